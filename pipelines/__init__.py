@@ -1,0 +1,1 @@
+"""Runnable jobs and the ``recsys`` command line; thin layers over the library."""

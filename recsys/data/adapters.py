@@ -1,0 +1,62 @@
+"""Adapters that read known public layouts into the data contract, in place.
+
+Nothing is copied: image paths point into the original folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from recsys.data import tables
+from recsys.data.dataset import DEFAULT_POSITIVE_THRESHOLD, Dataset
+from recsys.data.tables import DataError
+
+
+def detect_layout(root: Path) -> str:
+    """``"contract"``, ``"movielens"`` or ``"hm"``, from the files present."""
+    if not root.is_dir():
+        raise DataError(f"{root}: dataset folder not found")
+    names = {p.name for p in root.iterdir()}
+    if names & {"interactions.csv", "interactions.parquet"}:
+        return "contract"
+    if {"ratings.csv", "movies.csv"} <= names:
+        return "movielens"
+    if "articles.csv" in names:
+        return "hm"
+    return "contract"  # find_table then explains what is missing
+
+
+def load_movielens(root: Path, positive_threshold: float = DEFAULT_POSITIVE_THRESHOLD) -> Dataset:
+    """MovieLens (``ratings.csv``, ``movies.csv``, ``posters/{movieId}.jpg``).
+
+    Movies without a poster file keep an empty ``image_path``: they count as
+    items without an image, not as broken files.
+    """
+    ratings = tables.read_table(root / "ratings.csv", ("userId", "movieId"))
+    movies = tables.read_table(root / "movies.csv", ("movieId",))
+    tables.require_columns(ratings, ("userId", "movieId", "rating", "timestamp"), "ratings.csv")
+    tables.require_columns(movies, ("movieId", "title"), "movies.csv")
+    interactions = ratings.rename(columns={"userId": "user_id", "movieId": "item_id"})
+    posters = {p.stem for p in (root / "posters").glob("*.jpg")} if (root / "posters").is_dir() else set()
+    items = movies.rename(columns={"movieId": "item_id"})
+    items.insert(1, "image_path", [f"posters/{m}.jpg" if m in posters else "" for m in items["item_id"]])
+    return Dataset.from_frames(interactions, items, root, name=root.name, layout="movielens",
+                               positive_threshold=positive_threshold,
+                               sources=("ratings.csv", "movies.csv"))
+
+
+def load_hm(root: Path, positive_threshold: float = DEFAULT_POSITIVE_THRESHOLD) -> Dataset:
+    """H&M catalog (``articles.csv``, ``images/{first 3 digits}/{article_id}.jpg``); no interactions."""
+    articles = tables.read_table(root / "articles.csv", ("article_id",))
+    tables.require_columns(articles, ("article_id",), "articles.csv")
+    items = articles.rename(columns={"article_id": "item_id"})
+    items.insert(1, "image_path", [f"images/{a[:3]}/{a}.jpg" for a in items["item_id"]])
+    empty = pd.DataFrame({"user_id": pd.Series(dtype=object), "item_id": pd.Series(dtype=object)})
+    return Dataset.from_frames(empty, items, root, name=root.name, layout="hm",
+                               positive_threshold=positive_threshold,
+                               sources=("(no interactions)", "articles.csv"))
+
+
+LOADERS = {"movielens": load_movielens, "hm": load_hm}

@@ -1,0 +1,170 @@
+"""Safe image access: path resolution, decoding to RGB, and per-image checks.
+
+Every place that reads a product photo goes through :func:`load_rgb`, so a bad
+file is judged the same way by ``recsys data validate``, ``recsys embed`` and
+on-the-fly scoring of new items.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+#: Images with more pixels than this are refused as decompression bombs.
+#: 40 MP is far above any product photo and far below what exhausts memory.
+DEFAULT_MAX_PIXELS = 40_000_000
+
+# Reasons an image is unusable; the strings appear in reports.
+NO_IMAGE = "no image path"
+OUTSIDE = "path escapes the dataset folder"
+MISSING = "file not found"
+EMPTY = "zero-byte file"
+TRUNCATED = "truncated file"
+CORRUPT = "not a readable image"
+BOMB = "too many pixels (decompression bomb)"
+
+
+class ImageError(Exception):
+    """An image that cannot be used; ``reason`` is one of the module constants."""
+
+    def __init__(self, reason: str, path: str | os.PathLike | None, detail: str = ""):
+        self.reason = reason
+        self.path = None if path is None else str(path)
+        self.detail = detail
+        super().__init__(f"{self.path}: {reason}" + (f" ({detail})" if detail else ""))
+
+
+def resolve_image_path(image_path: object, root: str | os.PathLike) -> Path:
+    """Resolve an ``image_path`` cell of an items table.
+
+    Relative paths are taken from the dataset folder and must stay inside it;
+    absolute paths are taken as given (the user named that file explicitly).
+
+    Raises
+    ------
+    ImageError
+        ``NO_IMAGE`` for an empty cell, ``OUTSIDE`` for a relative path that
+        leaves the dataset folder (``../x.jpg``, or a symlink pointing out).
+    """
+    if image_path is None or (isinstance(image_path, float) and np.isnan(image_path)):
+        raise ImageError(NO_IMAGE, None)
+    text = str(image_path).strip()
+    if not text:
+        raise ImageError(NO_IMAGE, None)
+    path = Path(text)
+    if path.is_absolute():
+        return path
+    root = Path(root).resolve()
+    resolved = (root / path).resolve()
+    if not resolved.is_relative_to(root):
+        raise ImageError(OUTSIDE, text, f"resolves to {resolved}, outside {root}")
+    return resolved
+
+
+def load_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Image.Image, str]:
+    """Open an image fully decoded, upright (EXIF orientation) and in RGB.
+
+    Returns the image and its original mode (``"L"``, ``"CMYK"``, ``"P"``,
+    ``"RGBA"``...), so callers can count conversions. Transparent pixels are
+    composited on white, the usual background of product photos.
+
+    Raises
+    ------
+    ImageError
+        For missing, zero-byte, truncated, corrupt or oversized files.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ImageError(MISSING, path) from None
+    if size == 0:
+        raise ImageError(EMPTY, path)
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            if width * height > max_pixels:
+                raise ImageError(BOMB, path, f"{width}x{height} > {max_pixels:,} pixels")
+            mode = im.mode
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            return _to_rgb(im), mode
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageError(BOMB, path, str(exc)) from None
+    except UnidentifiedImageError:
+        raise ImageError(CORRUPT, path) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        reason = TRUNCATED if "truncated" in str(exc).lower() else CORRUPT
+        raise ImageError(reason, path, str(exc)) from None
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    if im.mode == "RGB":
+        return im
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGB", im.size, (255, 255, 255))
+        background.paste(im.convert("RGBA"), mask=im.convert("RGBA").getchannel("A"))
+        return background
+    return im.convert("RGB")
+
+
+@dataclass
+class ImageReport:
+    """Outcome of checking every image of a catalog."""
+
+    n_items: int = 0
+    n_usable: int = 0
+    #: reason -> number of items
+    unusable: Counter = field(default_factory=Counter)
+    #: original mode -> number of usable images converted to RGB
+    converted: Counter = field(default_factory=Counter)
+    #: (item_id, reason, detail) for every unusable image, image path given
+    problems: list[tuple[str, str, str]] = field(default_factory=list)
+    #: boolean mask aligned with the checked items
+    usable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+
+def check_images(
+    item_ids, image_paths, root, max_pixels: int = DEFAULT_MAX_PIXELS, workers: int | None = None
+) -> ImageReport:
+    """Decode every image once (in threads: Pillow releases the GIL) and report.
+
+    An item without an ``image_path`` is counted as unusable (``NO_IMAGE``)
+    but is not a problem: catalogs may hold items with no photo yet.
+    """
+    report = ImageReport(n_items=len(item_ids))
+
+    def check(path_cell):
+        try:
+            _, mode = load_rgb(resolve_image_path(path_cell, root), max_pixels)
+            return None, mode
+        except ImageError as err:
+            return err, None
+
+    workers = workers or min(8, (os.cpu_count() or 1) * 2)
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(check, image_paths, chunksize=64))
+    usable = np.zeros(len(results), dtype=bool)
+    for i, (err, mode) in enumerate(results):
+        if err is None:
+            usable[i] = True
+            if mode != "RGB":
+                report.converted[mode] += 1
+            continue
+        report.unusable[err.reason] += 1
+        if err.reason != NO_IMAGE:
+            detail = f"{image_paths[i]}" + (f": {err.detail}" if err.detail else "")
+            report.problems.append((str(item_ids[i]), err.reason, detail))
+    report.usable = usable
+    report.n_usable = int(usable.sum())
+    return report

@@ -1,0 +1,102 @@
+"""Ranking metrics at K, vectorised over users.
+
+Definitions (as in Microsoft Recommenders and Cornac):
+
+- ``hits[u, r]`` is 1 when the item at rank ``r`` (0-based) is relevant to ``u``;
+  ``n_rel[u]`` is the number of relevant (held-out positive) items of ``u``.
+- Precision@K = sum(hits) / K
+- Recall@K = sum(hits) / n_rel
+- HitRate@K = 1 if any hit
+- NDCG@K = sum(hits / log2(r + 2)) / IDCG, IDCG = sum_{r < min(n_rel, K)} 1 / log2(r + 2)
+- MAP@K = sum_r(Precision@(r+1) * hits[r]) / min(n_rel, K)
+- AUC = P(score of a relevant item > score of an irrelevant candidate), ties count 1/2
+- Coverage@K = distinct items recommended to anyone / number of candidate items
+
+Every per-user value is averaged over users with at least one relevant item.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.stats import rankdata
+
+RANKING_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
+
+
+def hits_at_k(top_items: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
+    """Boolean ``(n_users, K)``: is ``top_items[u, r]`` in row ``u`` of ``relevant``.
+
+    ``top_items`` holds column indices of ``relevant``; ``-1`` marks an empty slot.
+    """
+    top_items = np.asarray(top_items)
+    rows = np.repeat(np.arange(top_items.shape[0]), top_items.shape[1])
+    cols = top_items.ravel()
+    valid = cols >= 0
+    out = np.zeros(cols.shape, dtype=bool)
+    out[valid] = np.asarray(relevant[rows[valid], cols[valid]]).ravel() > 0
+    return out.reshape(top_items.shape)
+
+
+def ranking_metrics(top_items: np.ndarray, relevant: sp.csr_matrix, k: int) -> dict[str, float]:
+    """Mean Precision, Recall, NDCG, MAP and HitRate at ``k`` over users with relevant items.
+
+    Parameters
+    ----------
+    top_items : int array (n_users, >= k)
+        Recommended column indices of ``relevant``, best first.
+    relevant : CSR (n_users, n_items)
+        Held-out positives, users as rows in the same order as ``top_items``.
+    """
+    if k < 1:
+        raise ValueError(f"`k` must be >= 1, got {k}")
+    relevant = sp.csr_matrix(relevant)
+    n_rel = np.diff(relevant.indptr)
+    users = n_rel > 0
+    if not users.any():
+        return {m: float("nan") for m in RANKING_METRICS}
+    hits = hits_at_k(np.asarray(top_items)[users, :k], relevant[users]).astype(np.float64)
+    n_rel = n_rel[users].astype(np.float64)
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = np.cumsum(discounts)[np.minimum(n_rel, k).astype(int) - 1]
+    precision_at_r = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
+    n_hits = hits.sum(axis=1)
+    return {
+        "precision": float(np.mean(n_hits / k)),
+        "recall": float(np.mean(n_hits / n_rel)),
+        "ndcg": float(np.mean((hits * discounts).sum(axis=1) / ideal)),
+        "map": float(np.mean((precision_at_r * hits).sum(axis=1) / np.minimum(n_rel, k))),
+        "hit_rate": float(np.mean(n_hits > 0)),
+    }
+
+
+def auc(scores: np.ndarray, relevant: sp.csr_matrix, candidates: np.ndarray | None = None) -> float:
+    """Mean per-user AUC from full score rows.
+
+    ``scores`` is ``(n_users, n_items)``; entries that are ``-inf`` (excluded
+    items) or outside ``candidates`` (bool mask over items) are not ranked.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    relevant = sp.csr_matrix(relevant)
+    usable = np.isfinite(scores)
+    if candidates is not None:
+        usable &= np.asarray(candidates, dtype=bool)[None, :]
+    rel = relevant.toarray().astype(bool) & usable
+    n_pos = rel.sum(axis=1)
+    n_neg = usable.sum(axis=1) - n_pos
+    users = (n_pos > 0) & (n_neg > 0)
+    if not users.any():
+        return float("nan")
+    s = np.where(usable, scores, -np.inf)[users]
+    # Average ranks over usable items only: unusable entries are -inf and rank first,
+    # so subtract their count.
+    ranks = rankdata(s, axis=1, method="average") - (~usable[users]).sum(axis=1, keepdims=True)
+    pos_rank_sum = np.where(rel[users], ranks, 0.0).sum(axis=1)
+    p, n = n_pos[users], n_neg[users]
+    return float(np.mean((pos_rank_sum - p * (p + 1) / 2) / (p * n)))
+
+
+def coverage(top_items: np.ndarray, n_candidates: int) -> float:
+    """Share of the candidate items recommended to at least one user."""
+    top_items = np.asarray(top_items)
+    return float(np.unique(top_items[top_items >= 0]).size / max(n_candidates, 1))

@@ -1,0 +1,51 @@
+"""Top-K selection over score matrices: BLAS-friendly, partial sort, chunked by users."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``k`` columns of each row, best first.
+
+    ``argpartition`` finds the top ``k`` in linear time, then only those are
+    sorted. Entries equal to ``-inf`` (excluded items) are never returned:
+    their slots hold index ``-1`` and score ``-inf``.
+
+    Returns
+    -------
+    indices : int64 (n_rows, min(k, n_cols))
+    values : same dtype as ``scores``
+    """
+    if k < 1:
+        raise ValueError(f"`k` must be >= 1, got {k}")
+    scores = np.asarray(scores)
+    k = min(k, scores.shape[1])
+    if k < scores.shape[1]:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    else:
+        part = np.broadcast_to(np.arange(k), (scores.shape[0], k))
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-part_scores, axis=1, kind="stable")
+    indices = np.take_along_axis(part, order, axis=1)
+    values = np.take_along_axis(part_scores, order, axis=1)
+    indices = np.where(np.isneginf(values), -1, indices)
+    return indices, values
+
+
+def mask_seen(scores: np.ndarray, seen_rows: sp.csr_matrix, columns: np.ndarray | None = None) -> np.ndarray:
+    """Set ``scores[u, j] = -inf`` where ``seen_rows[u, columns[j]]`` is set (in place).
+
+    ``seen_rows`` has one row per row of ``scores``; ``columns`` maps score
+    columns to its columns (``None``: the same columns).
+    """
+    seen_rows = sp.csr_matrix(seen_rows)
+    if columns is not None:
+        lookup = np.full(seen_rows.shape[1], -1, dtype=np.int64)
+        lookup[columns] = np.arange(len(columns))
+    rows = np.repeat(np.arange(seen_rows.shape[0]), np.diff(seen_rows.indptr))
+    cols = seen_rows.indices if columns is None else lookup[seen_rows.indices]
+    keep = cols >= 0
+    scores[rows[keep], cols[keep]] = -np.inf
+    return scores
