@@ -86,7 +86,7 @@ def _loose_match(col: str, found: list[str]) -> list[str]:
 
 def _row_list(bad: pd.Series, frame: pd.DataFrame, column: str) -> str:
     rows = np.flatnonzero(bad.to_numpy())
-    shown = ", ".join(f"row {r + 1} ({frame[column].iloc[r]!r})" for r in rows[:MAX_ROWS_SHOWN])
+    shown = ", ".join(f"row {r + 1} ({str(frame[column].iloc[r])!r})" for r in rows[:MAX_ROWS_SHOWN])
     more = f" and {len(rows) - MAX_ROWS_SHOWN} more" if len(rows) > MAX_ROWS_SHOWN else ""
     return shown + more
 

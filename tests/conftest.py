@@ -1,0 +1,64 @@
+"""Shared fixtures: tiny dataset folders written on the fly, and ../shared paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("RECSYS_SHARED", REPO.parent / "shared"))
+MOVIELENS = SHARED / "data" / "movielens-posters"
+HM = SHARED / "data" / "hm-articles"
+MOBILENET_WEIGHTS = SHARED / "weights" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
+
+
+def need(path: Path):
+    """Skip (with the reason) when a ../shared resource is absent."""
+    if not path.exists():
+        pytest.skip(f"{path} is absent: this test needs the shared datasets/weights beside the repository")
+    return path
+
+
+def write_image(path: Path, colour=(200, 30, 30), size=(32, 32), mode="RGB") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.new("RGB", size, colour)
+    if mode != "RGB":
+        img = img.convert(mode)
+    img.save(path)
+    return path
+
+
+def write_dataset(root: Path, interactions: str, items: str | None = None, images: dict | None = None) -> Path:
+    """A dataset folder: CSV texts as given; ``images`` maps relative path -> colour.
+
+    Without ``items``, every item of the interactions gets a red JPEG.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "interactions.csv").write_text(interactions)
+    if items is None:
+        ids = sorted({line.split(",")[1] for line in interactions.strip().splitlines()[1:]})
+        items = "item_id,image_path\n" + "".join(f"{i},img/{i}.jpg\n" for i in ids)
+        images = {f"img/{i}.jpg": (200, 30, 30) for i in ids} | (images or {})
+    (root / "items.csv").write_text(items)
+    for rel, colour in (images or {}).items():
+        write_image(root / rel, colour)
+    return root
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def demo_path(tmp_path_factory):
+    """The demo shop, generated once per test session."""
+    from recsys.data.demo import write_demo
+
+    return write_demo(tmp_path_factory.mktemp("demo") / "demo")

@@ -1,0 +1,64 @@
+"""The demo shop's generative story holds, `recsys demo` runs, and the real datasets validate."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipelines.cli import main
+from pipelines.validate import validate
+from recsys.data import load_dataset
+from recsys.data.demo import DemoConfig, generate, write_demo
+from tests.conftest import HM, MOVIELENS, need
+
+
+def test_demo_tastes_are_visible_attributes(demo_path):
+    ds = load_dataset(demo_path)
+    truth = pd.read_csv(demo_path / "users_truth.csv")
+    inter = ds.interactions.merge(ds.items[["item_id", "colour", "shape"]], on="item_id").merge(truth, on="user_id")
+    colour_share = (inter["colour"] == inter["favourite_colour"]).mean()
+    shape_share = (inter["shape"] == inter["favourite_shape"]).mean()
+    assert colour_share > 0.45, colour_share  # chance is 1/6
+    assert shape_share > 0.35, shape_share  # chance is 1/4
+
+
+def test_demo_is_seeded_and_rerun_is_a_no_op(tmp_path):
+    small = DemoConfig(n_users=20, n_items=30, seed=5)
+    a, b = generate(small), generate(small)
+    assert a[0].equals(b[0]) and a[1].equals(b[1])
+    assert not generate(DemoConfig(n_users=20, n_items=30, seed=6))[0].equals(a[0])
+    path = write_demo(tmp_path / "d", small)
+    before = (path / "interactions.csv").stat().st_mtime_ns
+    write_demo(tmp_path / "d", small)
+    assert (path / "interactions.csv").stat().st_mtime_ns == before
+    write_demo(tmp_path / "d", DemoConfig(n_users=21, n_items=30, seed=5))  # new config replaces it
+    assert load_dataset(path).n_users == 21
+    assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no temporary folders left behind
+
+
+def test_recsys_demo_prints_warm_and_cold_table(tmp_path, capsys):
+    assert main(["demo", "--path", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert "problems found                    0" in out
+    for name in ("popularity", "random"):
+        row = next(line for line in out.splitlines() if line.startswith(name))
+        assert len(row.split()) >= 7  # warm and cold recall/ndcg/map plus fit seconds
+    assert "warm_ndcg_at_20" in out and "cold_ndcg_at_20" in out
+
+
+@pytest.mark.shared
+def test_movielens_validates_with_known_counts():
+    ds, report = validate(need(MOVIELENS))
+    ratings = pd.read_csv(MOVIELENS / "ratings.csv")
+    assert (ds.n_users, ds.n_items, len(ds.interactions)) == (610, 9742, 100836)
+    assert ds.positive_mask.sum() == (ratings["rating"] >= 4).sum()
+    assert report.n_usable == len(list((MOVIELENS / "posters").glob("*.jpg"))) == 9517
+    assert not report.problems
+
+
+@pytest.mark.shared
+def test_hm_catalog_validates_keeping_leading_zeros():
+    ds, report = validate(need(HM))
+    assert ds.n_items == 11800 and len(ds.interactions) == 0
+    assert ds.item_ids[0] == "0111565001"
+    assert report.n_usable == 11800 and not report.problems
