@@ -14,7 +14,7 @@ USER_ERRORS = (DataError, ImageError, KeyError, ValueError, FileNotFoundError, F
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipelines import demo, validate
+    from pipelines import demo, embed, validate
 
     parser = argparse.ArgumentParser(prog="recsys", description="CNN-powered hybrid recommender.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -23,6 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                                             metavar="SUBCOMMAND")
     validate.add_arguments(data.add_parser("validate", help="check a dataset folder and print a summary"))
     data.choices["validate"].set_defaults(handler=validate.run)
+
+    sub = commands.add_parser("embed", help="embed item images with a CNN (incremental)")
+    embed.add_arguments(sub)
+    sub.set_defaults(handler=embed.run)
 
     sub = commands.add_parser("demo", help="generate the demo shop and run the whole flow on it")
     demo.add_arguments(sub)

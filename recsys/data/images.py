@@ -67,8 +67,12 @@ def resolve_image_path(image_path: object, root: str | os.PathLike) -> Path:
     return resolved
 
 
-def load_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Image.Image, str]:
+def load_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
+             draft: tuple[int, int] | None = None) -> tuple[Image.Image, str]:
     """Open an image fully decoded, upright (EXIF orientation) and in RGB.
+
+    ``draft`` lets the JPEG decoder downscale by 2, 4 or 8 while decoding, when
+    the caller only needs an image at least that large (much faster for big photos).
 
     Returns the image and its original mode (``"L"``, ``"CMYK"``, ``"P"``,
     ``"RGBA"``...), so callers can count conversions. Transparent pixels are
@@ -92,6 +96,8 @@ def load_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> t
             if width * height > max_pixels:
                 raise ImageError(BOMB, path, f"{width}x{height} > {max_pixels:,} pixels")
             mode = im.mode
+            if draft is not None and im.format == "JPEG":
+                im.draft("RGB", draft)
             im.load()
             im = ImageOps.exif_transpose(im)
             return _to_rgb(im), mode

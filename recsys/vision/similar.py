@@ -1,0 +1,76 @@
+"""Visually similar items by cosine similarity of image embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recsys.scoring import top_k
+
+#: query rows scored per block, bounding memory at block x n_items floats
+QUERY_BLOCK = 1024
+
+
+class SimilarItems:
+    """Nearest catalog items of catalog items or of new image embeddings.
+
+    Parameters
+    ----------
+    item_ids : (n,) ids of the catalog
+    vectors : float (n, d) image embeddings
+    has_image : bool (n,), optional; items without an image are never returned
+    """
+
+    def __init__(self, item_ids, vectors: np.ndarray, has_image: np.ndarray | None = None):
+        self.item_ids = np.asarray(item_ids, dtype=object)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        self.vectors = np.asarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+        self.has_image = np.ones(len(self.item_ids), bool) if has_image is None else np.asarray(has_image, bool)
+        self._pos = {i: n for n, i in enumerate(self.item_ids)}
+
+    def _search(self, queries: np.ndarray, k: int, exclude: np.ndarray | None):
+        queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+        out_idx, out_val = [], []
+        for start in range(0, len(queries), QUERY_BLOCK):
+            sims = queries[start:start + QUERY_BLOCK].astype(np.float32) @ self.vectors.T
+            sims[:, ~self.has_image] = -np.inf
+            if exclude is not None:  # a catalog item is not its own neighbour
+                block = exclude[start:start + QUERY_BLOCK]
+                sims[np.arange(len(block)), block] = -np.inf
+            idx, val = top_k(sims, k)
+            out_idx.append(idx)
+            out_val.append(val)
+        return np.vstack(out_idx), np.vstack(out_val)
+
+    def neighbours(self, item_ids, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Index arrays ``(len(item_ids), k)`` of neighbours and their cosine similarities."""
+        rows = np.array([self._position(i) for i in item_ids], dtype=np.int64)
+        return self._search(self.vectors[rows], k, exclude=rows)
+
+    def similar_items(self, item_ids, k: int = 10) -> pd.DataFrame:
+        """``item_id, rank, similar_item_id, score`` for catalog items."""
+        item_ids = [item_ids] if isinstance(item_ids, str) else list(item_ids)
+        idx, val = self.neighbours(item_ids, k)
+        return self._frame(item_ids, idx, val)
+
+    def similar_to(self, query_ids, vectors: np.ndarray, k: int = 10) -> pd.DataFrame:
+        """Neighbours of new images given their embeddings; ``query_ids`` label the rows."""
+        idx, val = self._search(np.asarray(vectors, np.float32), k, exclude=None)
+        return self._frame(list(query_ids), idx, val)
+
+    def _position(self, item_id) -> int:
+        try:
+            return self._pos[str(item_id)]
+        except KeyError:
+            raise KeyError(f"unknown item_id {item_id!r}: not in the embedded catalog "
+                           "(embed the new image and use similar_to)") from None
+
+    def _frame(self, query_ids, idx, val) -> pd.DataFrame:
+        valid = idx >= 0
+        rows = np.repeat(np.arange(idx.shape[0]), idx.shape[1])[valid.ravel()]
+        return pd.DataFrame({
+            "item_id": np.asarray(query_ids, dtype=object)[rows],
+            "rank": np.tile(np.arange(1, idx.shape[1] + 1), idx.shape[0])[valid.ravel()],
+            "similar_item_id": self.item_ids[idx[valid]],
+            "score": val[valid].astype(np.float32),
+        })

@@ -1,0 +1,64 @@
+"""The embedding store: one Parquet file per encoder fingerprint.
+
+Rows are keyed by ``item_id`` and by the SHA-1 of the image file's bytes, so
+a rerun embeds only new or changed images, and an image copied under a new
+item id is not embedded twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+DEFAULT_STORE = Path(".recsys") / "embeddings"
+
+
+def file_sha1(path: str | os.PathLike) -> str | None:
+    """SHA-1 of a file's bytes, or ``None`` when it cannot be read."""
+    try:
+        return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+class EmbeddingStore:
+    """Embeddings of one encoder (``fingerprint``) under ``directory``."""
+
+    def __init__(self, directory: str | os.PathLike, fingerprint: str):
+        self.directory = Path(directory)
+        self.fingerprint = fingerprint
+        self.path = self.directory / f"{fingerprint}.parquet"
+
+    def load(self) -> tuple[pd.DataFrame, np.ndarray]:
+        """``(table with item_id, sha1, vectors float32 (n, dim))``; empty when absent."""
+        if not self.path.exists():
+            return pd.DataFrame({"item_id": pd.Series(dtype=object), "sha1": pd.Series(dtype=object)}), \
+                np.zeros((0, 0), np.float32)
+        table = pq.read_table(self.path)
+        vectors = np.asarray(table.column("embedding").combine_chunks().flatten(), dtype=np.float32)
+        frame = table.select(["item_id", "sha1"]).to_pandas()
+        return frame, vectors.reshape(len(frame), -1) if len(frame) else np.zeros((0, 0), np.float32)
+
+    def save(self, frame: pd.DataFrame, vectors: np.ndarray) -> None:
+        """Write atomically: a temporary file in the same folder, then a rename."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        embedding = pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), vectors.shape[1])
+        table = pa.table({"item_id": pa.array(frame["item_id"].astype(str)),
+                          "sha1": pa.array(frame["sha1"].astype(str)), "embedding": embedding},
+                         metadata={"fingerprint": self.fingerprint})
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=self.directory)
+        os.close(fd)
+        try:
+            pq.write_table(table, tmp)
+            os.replace(tmp, self.path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
