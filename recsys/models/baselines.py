@@ -76,3 +76,22 @@ def _keep_top_per_row(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
             keep[lo + np.argpartition(-m.data[lo:hi], n - 1)[:n]] = True
     rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
     return sp.csr_matrix((m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape)
+
+
+class ContentKNN(Recommender):
+    """Pure content: score = cosine between an item's image embedding and the
+    mean embedding of the user's training positives. Needs no interactions on
+    the item, so it ranks cold items too."""
+
+    name = "content_knn"
+
+    def _fit(self, dataset, item_features=None):
+        if item_features is None:
+            raise ValueError("ContentKNN needs `item_features` (image embeddings aligned with dataset.item_ids)")
+        f = np.asarray(item_features, dtype=np.float32)
+        self.item_unit_ = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+        profiles = dataset.user_items() @ self.item_unit_
+        self.user_unit_ = profiles / np.maximum(np.linalg.norm(profiles, axis=1, keepdims=True), 1e-12)
+
+    def score_index(self, user_idx, item_idx):
+        return self.user_unit_[user_idx] @ self.item_unit_[item_idx].T

@@ -1,0 +1,421 @@
+"""The hybrid recommender: collaborative factors plus image embeddings, one API.
+
+Warm items are scored with their ID factors and their image; cold items
+(no interactions, or added after training) with their image alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import scipy.sparse as sp
+import tensorflow as tf
+from sklearn.linear_model import Ridge
+
+from recsys.evaluation.metrics import ranking_metrics
+from recsys.evaluation.splits import random_holdout, temporal_holdout
+from recsys.models.base import Recommender
+from recsys.models.hybrid_net import HybridNet
+from recsys.scoring import mask_seen, top_k
+
+LOSSES = ("softmax", "bpr")
+#: ridge strengths tried for the image popularity prior
+PRIOR_ALPHAS = (1e1, 1e2, 1e3, 1e4)
+DEFAULT_PRIOR_ALPHA = 1e3
+FORMAT_VERSION = 1
+
+
+class HybridRecommender(Recommender):
+    """Hybrid collaborative filtering with image-based cold start.
+
+    Parameters
+    ----------
+    factors : int
+        Size of user and item vectors.
+    loss : {"softmax", "bpr"}
+        ``softmax``: sampled softmax over in-batch negatives (with log-Q
+        correction when ``logq``); ``bpr``: BPR with one uniform negative.
+    epochs, batch_size, learning_rate, l2
+        Optimisation (Adam). ``epochs`` is a ceiling: early stopping on a
+        validation NDCG@``eval_k`` picks the epoch count.
+    id_dropout : float
+        DropoutNet: probability of dropping an item's ID part in training.
+    use_ids, use_images : bool
+        Both: the hybrid. ``use_images=False``: pure CF. ``use_ids=False``: pure content.
+    validation_share : float
+        Share held back to pick the epoch counts (each user's latest
+        positives for the ID phase, a share of items for the image phase);
+        the model is then retrained on everything for those epochs. 0 trains
+        for ``epochs`` without checking.
+    seed : int
+        Makes a run repeatable.
+    """
+
+    name = "hybrid"
+
+    def __init__(self, factors: int = 64, loss: str = "softmax", epochs: int = 40, batch_size: int = 512,
+                 learning_rate: float = 2e-3, l2: float = 1e-6, id_dropout: float = 0.3, logq: bool = True,
+                 use_ids: bool = True, use_images: bool = True, image_hidden: int = 256, image_dropout: float = 0.0,
+                 validation_share: float = 0.1, patience: int = 3, eval_k: int = 20, seed: int = 0):
+        self.factors = factors
+        self.loss = loss
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.l2 = l2
+        self.id_dropout = id_dropout
+        self.logq = logq
+        self.use_ids = use_ids
+        self.use_images = use_images
+        self.image_hidden = image_hidden
+        self.image_dropout = image_dropout
+        self.validation_share = validation_share
+        self.patience = patience
+        self.eval_k = eval_k
+        self.seed = seed
+
+    def get_params(self) -> dict:
+        """Hyperparameters, as given to ``__init__`` (scikit-learn convention)."""
+        return {k: getattr(self, k) for k in self.__init__.__code__.co_varnames[1:self.__init__.__code__.co_argcount]}
+
+    # -- fitting -----------------------------------------------------------------
+    def _check_params(self, dataset, item_features):
+        if self.loss not in LOSSES:
+            raise ValueError(f"`loss` must be one of {LOSSES}, got {self.loss!r}")
+        if self.factors < 1 or self.epochs < 1 or self.batch_size < 2:
+            raise ValueError("`factors` and `epochs` must be >= 1 and `batch_size` >= 2, got "
+                             f"{self.factors}, {self.epochs}, {self.batch_size}")
+        if not 0 <= self.id_dropout < 1:
+            raise ValueError(f"`id_dropout` must be in [0, 1), got {self.id_dropout}")
+        if self.use_images:
+            if item_features is None:
+                raise ValueError("use_images=True needs `item_features` (image embeddings aligned with "
+                                 "dataset.item_ids); pass use_images=False for pure collaborative filtering")
+            if item_features.shape[0] != dataset.n_items:
+                raise ValueError(f"`item_features` must have one row per catalog item ({dataset.n_items}), "
+                                 f"got {item_features.shape[0]}")
+
+    def _fit(self, dataset, item_features):
+        self._check_params(dataset, item_features)
+        positives = dataset.positives()
+        if positives.empty:
+            raise ValueError("no positive interactions to learn from")
+        features = self._standardise_fit(item_features, dataset.n_items)
+        raw = None if item_features is None else np.asarray(item_features, np.float32)
+        self.history_ = []
+        self.prior_alpha_, self.image_weight_ = DEFAULT_PRIOR_ALPHA, 1.0
+        epochs = {"ids": self.epochs, "images": self.epochs}
+        if self.validation_share > 0:
+            epochs = self._select_epochs(dataset, positives, features, raw)
+        self.best_epochs_ = epochs
+        prior = self._fit_prior(raw, positives)
+        self.net_ = self._new_net(dataset, features)
+        for phase in self._phases():
+            self._train_phase(self.net_, phase, positives, features, prior, epochs[phase])
+        # Items with any training interaction keep their ID vector: one that only
+        # ever got low ratings must not be scored as if it were new.
+        self.warm_items_ = np.zeros(dataset.n_items, dtype=bool)
+        self.warm_items_[dataset.interactions["item_idx"].to_numpy()] = True
+        self._export(features, raw)
+
+    def _fit_prior(self, features, positives, alpha=None):
+        """The image-based popularity prior: ridge regression of log(1 + positives)
+        on image features, over items with interactions and an image.
+
+        Its scale is that of softmax logits (log-probabilities), so it is the
+        bias of an image-only item vector. On posters it carries most of what
+        an image says about engagement (see the README's model notes).
+        """
+        if not self.use_images:
+            self.prior_coef_, self.prior_intercept_ = np.zeros(0, np.float32), 0.0
+            return np.zeros(len(self.item_ids_), np.float32)
+        counts = np.bincount(positives["item_idx"].to_numpy(), minlength=features.shape[0])
+        rows = (counts > 0) & (np.abs(features).sum(axis=1) > 0)
+        ridge = Ridge(alpha=self.prior_alpha_ if alpha is None else alpha).fit(features[rows], np.log1p(counts[rows]))
+        self.prior_coef_, self.prior_intercept_ = ridge.coef_.astype(np.float32), float(ridge.intercept_)
+        return self._prior(features)
+
+    def _prior(self, features):
+        """Prior of raw (not standardised) image embeddings: standardising lifts
+        the many near-constant feature dimensions to full weight, which made the
+        ridge fit much noisier on posters."""
+        if not self.use_images:
+            return np.zeros(len(features), np.float32)
+        return (np.asarray(features, np.float32) @ self.prior_coef_ + self.prior_intercept_).astype(np.float32)
+
+    def _phases(self):
+        """Phase "ids": user and ID factors (and, with DropoutNet, the image tower
+        with them). Phase "images": the image tower against the learned users,
+        picked by its ranking of held-out "pseudo-cold" items."""
+        return [p for p, on in (("ids", self.use_ids), ("images", self.use_images)) if on]
+
+    def _new_net(self, dataset, features):
+        keras.utils.set_random_seed(self.seed)
+        net = HybridNet(dataset.n_users, dataset.n_items, features.shape[1], factors=self.factors,
+                        image_hidden=self.image_hidden, image_dropout=self.image_dropout, use_ids=self.use_ids,
+                        use_images=self.use_images, l2=self.l2, seed=self.seed)
+        zero = np.zeros(1, np.int32)
+        net((zero, zero, features[:1], np.ones(1, np.float32)))  # build every layer's variables
+        return net
+
+    def _select_epochs(self, dataset, positives, features, raw) -> dict:
+        """Early stopping on held-back data; returns the best epoch count per phase.
+
+        Each user's latest ``validation_share`` of positives checks the ID phase;
+        a seeded ``validation_share`` of items, removed from training here,
+        checks how well the image phase ranks items it never saw.
+        """
+        rng = np.random.default_rng(self.seed)
+        # drawn like the cold test: among all interacted items, liked or not
+        interacted = np.unique(dataset.interactions["item_idx"].to_numpy())
+        pseudo_cold = rng.choice(interacted, size=max(1, int(self.validation_share * len(interacted))), replace=False)
+        is_cold = positives["item_idx"].isin(pseudo_cold).to_numpy()
+        held = (temporal_holdout(positives, self.validation_share, min_interactions=5)
+                if "timestamp" in positives else random_holdout(positives, self.validation_share, self.seed))
+        train = positives[~held & ~is_cold]
+        checks = {"ids": positives[held & ~is_cold], "images": positives[is_cold]}
+        if self.use_images:  # the prior's strength, by how it ranks the held-out items
+            scores = {}
+            for alpha in PRIOR_ALPHAS:
+                self._fit_prior(raw, train, alpha)
+                scores[alpha] = self._validate_prior(raw, checks["images"], pseudo_cold)
+            self.prior_alpha_ = max(scores, key=scores.get)
+            self.history_.append({"phase": "prior", "validation": True,
+                                  **{f"alpha_{a:g}_val_ndcg": v for a, v in scores.items()}})
+        prior = self._fit_prior(raw, train)
+        net = self._new_net(dataset, features)
+        best = {}
+        for phase in self._phases():
+            best[phase] = self._train_phase(net, phase, train, features, prior, self.epochs,
+                                            validation=checks[phase], cold_candidates=pseudo_cold)
+        if self.use_images and self.use_ids:
+            # keep the tower's personal part only if it beats the prior alone on unseen items
+            tower = max(r[f"val_ndcg_at_{self.eval_k}"] for r in self.history_ if r["phase"] == "images")
+            self.image_weight_ = 1.0 if tower > scores[self.prior_alpha_] else 0.0
+        return {"ids": 0, "images": 0} | best
+
+    def _validate_prior(self, features, validation, candidates) -> float:
+        users = np.unique(validation["user_idx"].to_numpy())
+        scores = np.broadcast_to(self._prior(features[candidates]), (len(users), len(candidates)))
+        return self._ndcg(scores, users, candidates, validation)
+
+    def _train_phase(self, net, phase, train, features, prior, epochs, validation=None, cold_candidates=None) -> int:
+        """Train one phase; with ``validation``, stop early and keep the best weights.
+        The image phase ranks ``cold_candidates`` (all held-out items, liked or not,
+        as in the cold test). Returns the best epoch count."""
+        rng = np.random.default_rng(self.seed + (phase == "images"))
+        users = train["user_idx"].to_numpy().astype(np.int32)
+        items = train["item_idx"].to_numpy().astype(np.int32)
+        n_items = features.shape[0]
+        warm = np.zeros(n_items, dtype=bool)
+        warm[items] = True
+        warm_items = np.flatnonzero(warm).astype(np.int32)
+        if phase == "ids":
+            variables = net.id_variables() + (net.image_variables() if self.id_dropout > 0 else [])
+            drop = self.id_dropout
+        else:  # the users stay as the ID phase learned them, unless there are no IDs
+            variables = net.image_variables() + ([] if self.use_ids else net.user_factors.trainable_variables)
+            drop = 1.0
+        log_q = np.log(np.bincount(items, minlength=n_items) / len(items) + 1e-12).astype(np.float32)
+        step = self._make_step(net, keras.optimizers.Adam(self.learning_rate), variables,
+                               tf.constant(features), tf.constant(log_q), tf.constant(prior))
+        check = None
+        if validation is not None:
+            seen = sp.csr_matrix((np.ones(len(users), np.float32), (users, items)), shape=(net.n_users, n_items))
+            candidates = np.sort(cold_candidates) if phase == "images" else warm_items
+            check = (validation[np.isin(validation["item_idx"].to_numpy(), candidates)], candidates,
+                     seen if phase == "ids" else None, 1.0 if phase == "ids" else 0.0)
+        best, best_epoch, best_weights, stale = -1.0, epochs, None, 0
+        for epoch in range(1, epochs + 1):
+            started = time.perf_counter()
+            order = rng.permutation(len(users))
+            losses = []
+            for start in range(0, len(order), self.batch_size):
+                b = order[start:start + self.batch_size]
+                if len(b) < 2:
+                    continue
+                keep = (rng.random(len(b)) >= drop).astype(np.float32)
+                negatives = warm_items[rng.integers(0, len(warm_items), len(b))]
+                losses.append(float(step(users[b], items[b], keep, negatives)))
+            record = {"phase": phase, "epoch": epoch, "loss": float(np.mean(losses)),
+                      "seconds": time.perf_counter() - started, "validation": check is not None}
+            if check is not None:
+                score = self._validate(net, features, prior, *check)
+                record[f"val_ndcg_at_{self.eval_k}"] = score
+                if score > best:
+                    best, best_epoch, best_weights, stale = score, epoch, net.get_weights(), 0
+                else:
+                    stale += 1
+            self.history_.append(record)
+            if check is not None and stale >= self.patience:
+                break
+        if best_weights is not None:
+            net.set_weights(best_weights)
+        return best_epoch
+
+    def _make_step(self, net, optimizer, variables, feature_table, log_q, prior):
+        loss_name, logq = self.loss, self.logq
+
+        def item_vectors(items, keep):
+            v = net.item_vectors(items, tf.gather(feature_table, items), keep, training=True)
+            bias = ((1.0 - keep) * tf.gather(prior, items))[:, None]  # image-only vectors get the prior
+            return v + tf.concat([tf.zeros_like(v[:, :-1]), bias], axis=1)
+
+        @tf.function(reduce_retracing=True)
+        def step(users, items, keep, negatives):
+            with tf.GradientTape() as tape:
+                u = net.user_vectors(users)
+                v = item_vectors(items, keep)
+                if loss_name == "softmax":
+                    logits = tf.matmul(u, v, transpose_b=True)
+                    if logq:  # in-batch negatives are drawn by popularity: undo that bias
+                        logits -= tf.gather(log_q, items)[None, :]
+                    # the same item elsewhere in the batch is not a negative
+                    same = tf.equal(items[:, None], items[None, :]) & ~tf.eye(tf.shape(items)[0], dtype=tf.bool)
+                    logits = tf.where(same, tf.fill(tf.shape(logits), -1e9), logits)
+                    labels = tf.range(tf.shape(items)[0])
+                    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+                else:
+                    n = item_vectors(negatives, keep)
+                    loss = tf.reduce_mean(tf.nn.softplus(-tf.reduce_sum(u * (v - n), axis=1)))
+                loss += tf.add_n(net.losses) if net.losses else 0.0
+            grads = tape.gradient(loss, variables)
+            optimizer.apply_gradients(zip(grads, variables))
+            return loss
+
+        return step
+
+    def _validate(self, net, features, prior, validation, candidates, seen, id_mask) -> float:
+        users = np.unique(validation["user_idx"].to_numpy())
+        if len(users) == 0:
+            return 0.0
+        u, v = self._vectors(net, features, prior, users, candidates, np.full(len(candidates), id_mask, np.float32))
+        scores = u @ v.T
+        if seen is not None:
+            mask_seen(scores, seen[users], candidates)
+        return self._ndcg(scores, users, candidates, validation)
+
+    def _ndcg(self, scores, users, candidates, validation) -> float:
+        col = np.full(len(self.item_ids_), -1)
+        col[candidates] = np.arange(len(candidates))
+        row = np.searchsorted(users, validation["user_idx"].to_numpy())
+        rel = sp.csr_matrix((np.ones(len(validation)), (row, col[validation["item_idx"].to_numpy()])),
+                            shape=(len(users), len(candidates)))
+        return ranking_metrics(top_k(scores, self.eval_k)[0], rel, self.eval_k)["ndcg"]
+
+    def _standardise_fit(self, item_features, n_items):
+        if not self.use_images:
+            self.image_mean_ = self.image_std_ = np.zeros(0, np.float32)
+            return np.zeros((n_items, 1), np.float32)
+        f = np.asarray(item_features, dtype=np.float32)
+        has = np.abs(f).sum(axis=1) > 0
+        ref = f[has] if has.any() else f
+        self.image_mean_ = ref.mean(axis=0)
+        self.image_std_ = ref.std(axis=0) + 1e-6
+        return self._standardise(f)
+
+    def _standardise(self, f):
+        """Items without an image (all-zero rows) sit at the mean: a neutral image vector."""
+        f = np.asarray(f, dtype=np.float32)
+        out = (f - self.image_mean_) / self.image_std_
+        out[np.abs(f).sum(axis=1) == 0] = 0.0
+        return out
+
+    def _vectors(self, net, features, prior, users, items, id_mask, image_weight=1.0):
+        """User and item vectors; items with ``id_mask`` 0 get ``image_weight`` x the
+        image tower plus the image prior as their bias."""
+        u = np.asarray(net.user_vectors(users.astype(np.int32)))
+        v = np.array(net.item_vectors(items.astype(np.int32), features[items], id_mask.astype(np.float32)))
+        cold = 1.0 - id_mask
+        v *= (id_mask + cold * image_weight)[:, None]
+        v[:, -1] += cold * prior[items]
+        return u, v
+
+    def _export(self, features, raw):
+        """Freeze the learned state into plain arrays: scoring is then one matrix product."""
+        net = self.net_
+        all_items = np.arange(len(self.item_ids_))
+        self.user_vectors_, self.item_vectors_ = self._vectors(
+            net, features, self._prior(raw if raw is not None else features), np.arange(len(self.user_ids_)), all_items,
+            self.warm_items_.astype(np.float32), self.image_weight_)
+        if self.use_images:
+            self.tower_ = [np.asarray(w) for w in net.image_hidden_layer.get_weights() + net.image_out.get_weights()]
+        else:
+            self.tower_ = []
+
+    # -- scoring -----------------------------------------------------------------
+    def score_index(self, user_idx, item_idx):
+        return self.user_vectors_[user_idx] @ self.item_vectors_[item_idx].T
+
+    def image_item_vectors(self, features: np.ndarray) -> np.ndarray:
+        """Item vectors of new items from their image embeddings alone (cold start)."""
+        self._check_fitted()
+        if not self.use_images:
+            raise ValueError("this model was trained without images (use_images=False): it cannot score new items")
+        w1, b1, w2, b2 = self.tower_
+        vectors = self.image_weight_ * (np.maximum(self._standardise(features) @ w1 + b1, 0.0) @ w2 + b2)
+        vectors[:, -1] += self._prior(features)
+        return vectors.astype(np.float32)
+
+    def add_items(self, item_ids, features: np.ndarray) -> "HybridRecommender":
+        """Add new items, scored from their images; ids already known are left as they are."""
+        item_ids = [str(i) for i in item_ids]
+        new = [n for n, i in enumerate(item_ids) if i not in self._item_pos]
+        if not new:
+            return self
+        vectors = self.image_item_vectors(np.asarray(features, np.float32)[new])
+        start = len(self.item_ids_)
+        self.item_ids_ = np.concatenate([self.item_ids_, np.asarray([item_ids[n] for n in new], dtype=object)])
+        self.item_vectors_ = np.vstack([self.item_vectors_, vectors])
+        self.warm_items_ = np.concatenate([self.warm_items_, np.zeros(len(new), bool)])
+        self._item_pos.update({item_ids[n]: start + k for k, n in enumerate(new)})
+        self.seen_.resize((self.seen_.shape[0], len(self.item_ids_)))
+        return self
+
+    # -- persistence (no pickle) ---------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``model.json`` (hyperparameters) and ``arrays.npz`` (learned state)."""
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        meta = {"format": FORMAT_VERSION, "class": type(self).__name__, "params": self.get_params(),
+                "best_epochs": self.best_epochs_, "history": self.history_}
+        seen = self.seen_.tocsr()
+        arrays = dict(user_ids=self.user_ids_.astype(str), item_ids=self.item_ids_.astype(str),
+                      user_vectors=self.user_vectors_, item_vectors=self.item_vectors_,
+                      warm_items=self.warm_items_, image_mean=self.image_mean_, image_std=self.image_std_,
+                      prior_coef=self.prior_coef_, prior_intercept=np.float32(self.prior_intercept_),
+                      image_weight=np.float32(self.image_weight_),
+                      seen_indptr=seen.indptr, seen_indices=seen.indices,
+                      **{f"tower_{k}": w for k, w in enumerate(self.tower_)})
+        np.savez(path / "arrays.npz", **arrays)
+        (path / "model.json").write_text(json.dumps(meta, indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "HybridRecommender":
+        path = Path(path)
+        if not (path / "model.json").exists():
+            raise FileNotFoundError(f"{path}: not a saved recsys model (no model.json)")
+        meta = json.loads((path / "model.json").read_text())
+        model = cls(**meta["params"])
+        with np.load(path / "arrays.npz", allow_pickle=False) as a:
+            model.user_ids_ = a["user_ids"].astype(object)
+            model.item_ids_ = a["item_ids"].astype(object)
+            model.user_vectors_, model.item_vectors_ = a["user_vectors"], a["item_vectors"]
+            model.warm_items_ = a["warm_items"]
+            model.image_mean_, model.image_std_ = a["image_mean"], a["image_std"]
+            model.prior_coef_, model.prior_intercept_ = a["prior_coef"], float(a["prior_intercept"])
+            model.image_weight_ = float(a["image_weight"])
+            model.tower_ = [a[f"tower_{k}"] for k in range(4) if f"tower_{k}" in a]
+            model.seen_ = sp.csr_matrix((np.ones(len(a["seen_indices"]), np.float32), a["seen_indices"],
+                                         a["seen_indptr"]), shape=(len(model.user_ids_), len(model.item_ids_)))
+        model._user_pos = {u: i for i, u in enumerate(model.user_ids_)}
+        model._item_pos = {u: i for i, u in enumerate(model.item_ids_)}
+        model.best_epochs_, model.history_ = meta["best_epochs"], meta["history"]
+        return model

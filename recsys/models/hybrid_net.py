@@ -1,0 +1,89 @@
+"""The Keras network behind the hybrid recommender.
+
+score(u, i) = [p_u, 1] . [m_i * q_i + (1 - m_i) * g(f_i)],   g(f) = W2 relu(W1 dropout(f))
+
+- ``p_u``: user factors; ``q_i``: item ID factors with an ID bias (last column);
+- ``f_i``: the item's image embedding (fixed); ``g``: the image tower, giving
+  an image-based item vector and an image-based bias (VBPR's visual terms);
+- ``m_i``: 1 for items with training interactions, 0 for cold ones. In
+  training ``m_i`` is zeroed at random (DropoutNet), so the same user vectors
+  must rank items from their image alone.
+
+The two parts are gated rather than summed: every photo is unique, so a
+summed image tower memorises items like an extra ID and, on MovieLens, cut
+warm NDCG@20 from 0.130 (IDs alone) to 0.080-0.10 (see the model notes in
+the README).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="recsys")
+class HybridNet(keras.Model):
+    """User and item towers; ``call`` returns ``(user_vectors, item_vectors)``, each with
+    ``factors + 1`` columns (the last carries the item bias against a user constant 1)."""
+
+    def __init__(self, n_users: int, n_items: int, image_dim: int, factors: int = 64,
+                 image_hidden: int = 256, image_dropout: float = 0.0, use_ids: bool = True,
+                 use_images: bool = True, l2: float = 1e-6, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        if not (use_ids or use_images):
+            raise ValueError("at least one of `use_ids` and `use_images` must be True")
+        self.n_users, self.n_items, self.image_dim = n_users, n_items, image_dim
+        self.factors, self.image_hidden, self.image_dropout = factors, image_hidden, image_dropout
+        self.use_ids, self.use_images, self.l2, self.seed = use_ids, use_images, l2, seed
+        init = keras.initializers.RandomNormal(stddev=0.05, seed=seed)
+        reg = keras.regularizers.L2(l2) if l2 else None
+        self.user_factors = keras.layers.Embedding(n_users, factors, embeddings_initializer=init,
+                                                   embeddings_regularizer=reg, name="user_factors")
+        if use_ids:
+            self.item_factors = keras.layers.Embedding(n_items, factors + 1, embeddings_initializer=init,
+                                                       embeddings_regularizer=reg, name="item_factors")
+        if use_images:
+            # every photo is unique, so a big tower can memorise items like an ID
+            # would; input dropout and a narrow layer keep it learning taste
+            self.image_dropout_layer = keras.layers.Dropout(image_dropout, seed=seed + 3)
+            self.image_hidden_layer = keras.layers.Dense(
+                image_hidden, activation="relu", name="image_hidden", kernel_regularizer=reg,
+                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1))
+            self.image_out = keras.layers.Dense(
+                factors + 1, name="image_out", kernel_regularizer=reg,
+                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 2))
+
+    def user_vectors(self, users):
+        p = self.user_factors(users)
+        return ops.concatenate([p, ops.ones_like(p[:, :1])], axis=1)
+
+    def image_vectors(self, features, training=False):
+        return self.image_out(self.image_hidden_layer(self.image_dropout_layer(features, training=training)))
+
+    def item_vectors(self, items, features, id_mask, training=False):
+        """``id_mask`` (batch,) float: 1 uses the ID part, 0 the image part (cold, or DropoutNet)."""
+        if not self.use_images:
+            return self.item_factors(items)
+        image = self.image_vectors(features, training=training)
+        if not self.use_ids:
+            return image
+        keep = ops.expand_dims(id_mask, 1)
+        return keep * self.item_factors(items) + (1.0 - keep) * image
+
+    def id_variables(self):
+        return self.user_factors.trainable_variables + (self.item_factors.trainable_variables if self.use_ids else [])
+
+    def image_variables(self):
+        if not self.use_images:
+            return []
+        return self.image_hidden_layer.trainable_variables + self.image_out.trainable_variables
+
+    def call(self, inputs):
+        users, items, features, id_mask = inputs
+        return self.user_vectors(users), self.item_vectors(items, features, id_mask)
+
+    def get_config(self):
+        return {**super().get_config(), "n_users": self.n_users, "n_items": self.n_items,
+                "image_dim": self.image_dim, "factors": self.factors, "image_hidden": self.image_hidden,
+                "image_dropout": self.image_dropout,
+                "use_ids": self.use_ids, "use_images": self.use_images, "l2": self.l2, "seed": self.seed}
