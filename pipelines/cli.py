@@ -14,7 +14,7 @@ USER_ERRORS = (DataError, ImageError, KeyError, ValueError, FileNotFoundError, F
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipelines import demo, embed, validate
+    from pipelines import demo, embed, evaluate, recommend, train, validate
 
     parser = argparse.ArgumentParser(prog="recsys", description="CNN-powered hybrid recommender.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -24,9 +24,15 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_arguments(data.add_parser("validate", help="check a dataset folder and print a summary"))
     data.choices["validate"].set_defaults(handler=validate.run)
 
-    sub = commands.add_parser("embed", help="embed item images with a CNN (incremental)")
-    embed.add_arguments(sub)
-    sub.set_defaults(handler=embed.run)
+    for name, module, text in [
+        ("embed", embed, "embed item images with a CNN (incremental)"),
+        ("train", train, "fit the hybrid model on a dataset and save a model directory"),
+        ("recommend", recommend, "top-K items per user from a model directory, to Parquet"),
+        ("evaluate", evaluate, "warm and cold metrics of the hybrid and every baseline"),
+    ]:
+        sub = commands.add_parser(name, help=text)
+        module.add_arguments(sub)
+        sub.set_defaults(handler=module.run)
 
     sub = commands.add_parser("demo", help="generate the demo shop and run the whole flow on it")
     demo.add_arguments(sub)

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
+
+from recsys.io import atomic_path
 
 COLOURS = {
     "red": (210, 40, 40), "green": (40, 160, 60), "blue": (40, 80, 210),
@@ -144,25 +144,12 @@ def write_demo(path: str | os.PathLike, config: DemoConfig = DemoConfig(), force
     if not force and stamp.exists() and json.loads(stamp.read_text()) == wanted:
         return path
     interactions, items, extra = generate(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
-    try:
+    with atomic_path(path, directory=True) as tmp:
         (tmp / "images").mkdir()
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda kv: kv[1].save(tmp / kv[0], quality=92), extra["images"].items()))
         interactions.to_csv(tmp / "interactions.csv", index=False)
         items.to_csv(tmp / "items.csv", index=False)
         extra["users"].to_csv(tmp / "users_truth.csv", index=False)
-        stamp_tmp = tmp / "GENERATOR.json"
-        stamp_tmp.write_text(json.dumps(wanted, indent=2))
-        if path.exists():
-            old = path.with_name(f".{path.name}-old-{os.getpid()}")
-            path.rename(old)
-            tmp.rename(path)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "GENERATOR.json").write_text(json.dumps(wanted, indent=2))
     return path

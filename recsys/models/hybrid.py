@@ -340,13 +340,40 @@ class HybridRecommender(Recommender):
         """Freeze the learned state into plain arrays: scoring is then one matrix product."""
         net = self.net_
         all_items = np.arange(len(self.item_ids_))
+        prior = self._prior(raw if raw is not None else features)
+        users = np.arange(len(self.user_ids_))
         self.user_vectors_, self.item_vectors_ = self._vectors(
-            net, features, self._prior(raw if raw is not None else features), np.arange(len(self.user_ids_)), all_items,
-            self.warm_items_.astype(np.float32), self.image_weight_)
+            net, features, prior, users, all_items, self.warm_items_.astype(np.float32), self.image_weight_)
+        self.image_scale_, self.image_shift_ = 1.0, 0.0
+        if self.use_ids and self.use_images:
+            _, image_only = self._vectors(net, features, prior, users[:0], all_items,
+                                          np.zeros(len(all_items), np.float32), self.image_weight_)
+            self._calibrate(image_only)
+            cold = ~self.warm_items_
+            self.item_vectors_[cold] = self._rescale(image_only[cold])
         if self.use_images:
             self.tower_ = [np.asarray(w) for w in net.image_hidden_layer.get_weights() + net.image_out.get_weights()]
         else:
             self.tower_ = []
+
+    def _calibrate(self, image_only, max_users: int = 500, max_items: int = 2000):
+        """Put image-only scores on the scale of ID scores, so cold and warm items
+        can share one ranking: least squares ``id_score ~ a * image_score + b``
+        over warm items. ``a`` stays positive, so cold items keep their order."""
+        rng = np.random.default_rng(self.seed)
+        warm = np.flatnonzero(self.warm_items_)
+        warm = warm if len(warm) <= max_items else rng.choice(warm, max_items, replace=False)
+        users = rng.permutation(len(self.user_vectors_))[:max_users]
+        id_scores = (self.user_vectors_[users] @ self.item_vectors_[warm].T).ravel()
+        image_scores = (self.user_vectors_[users] @ image_only[warm].T).ravel()
+        if image_scores.std() > 0:
+            a, b = np.polyfit(image_scores, id_scores, 1)
+            self.image_scale_, self.image_shift_ = float(max(a, 1e-3)), float(b)
+
+    def _rescale(self, image_vectors):
+        out = image_vectors * self.image_scale_
+        out[:, -1] += self.image_shift_
+        return out
 
     # -- scoring -----------------------------------------------------------------
     def score_index(self, user_idx, item_idx):
@@ -360,7 +387,7 @@ class HybridRecommender(Recommender):
         w1, b1, w2, b2 = self.tower_
         vectors = self.image_weight_ * (np.maximum(self._standardise(features) @ w1 + b1, 0.0) @ w2 + b2)
         vectors[:, -1] += self._prior(features)
-        return vectors.astype(np.float32)
+        return self._rescale(vectors).astype(np.float32)
 
     def add_items(self, item_ids, features: np.ndarray) -> "HybridRecommender":
         """Add new items, scored from their images; ids already known are left as they are."""
@@ -391,6 +418,7 @@ class HybridRecommender(Recommender):
                       warm_items=self.warm_items_, image_mean=self.image_mean_, image_std=self.image_std_,
                       prior_coef=self.prior_coef_, prior_intercept=np.float32(self.prior_intercept_),
                       image_weight=np.float32(self.image_weight_),
+                      image_calibration=np.array([self.image_scale_, self.image_shift_], np.float32),
                       seen_indptr=seen.indptr, seen_indices=seen.indices,
                       **{f"tower_{k}": w for k, w in enumerate(self.tower_)})
         np.savez(path / "arrays.npz", **arrays)
@@ -412,6 +440,7 @@ class HybridRecommender(Recommender):
             model.image_mean_, model.image_std_ = a["image_mean"], a["image_std"]
             model.prior_coef_, model.prior_intercept_ = a["prior_coef"], float(a["prior_intercept"])
             model.image_weight_ = float(a["image_weight"])
+            model.image_scale_, model.image_shift_ = map(float, a["image_calibration"])
             model.tower_ = [a[f"tower_{k}"] for k in range(4) if f"tower_{k}" in a]
             model.seen_ = sp.csr_matrix((np.ones(len(a["seen_indices"]), np.float32), a["seen_indices"],
                                          a["seen_indptr"]), shape=(len(model.user_ids_), len(model.item_ids_)))

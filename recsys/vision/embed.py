@@ -77,7 +77,8 @@ def embed_catalog(item_ids, image_paths, root, encoder: ImageEncoder, store_dir=
                   batch_size: int = 64, progress: bool = False) -> EmbedResult:
     """Embed every item's image, reusing what the store already holds for this encoder.
 
-    An image is looked up by the SHA-1 of its bytes: unchanged images are
+    ``store_dir=None`` embeds everything and keeps nothing. An image is
+    looked up by the SHA-1 of its bytes: unchanged images are
     reused without running the CNN; new or changed ones are embedded and
     added to the store. Unusable images are skipped with their reason.
     """
@@ -92,16 +93,18 @@ def embed_catalog(item_ids, image_paths, root, encoder: ImageEncoder, store_dir=
     with ThreadPoolExecutor(8) as pool:
         hashes = list(pool.map(lambda p: None if isinstance(p, ImageError) else file_sha1(p), resolved))
 
-    store = EmbeddingStore(store_dir, encoder.fingerprint())
-    known, known_vectors = store.load()
+    store = None if store_dir is None else EmbeddingStore(store_dir, encoder.fingerprint())
+    known, known_vectors = EmbeddingStore.empty() if store is None else store.load()
     row_of = {h: r for r, h in enumerate(known["sha1"])}
     vectors = np.zeros((len(item_ids), encoder.dim), dtype=np.float32)
     has_image = np.zeros(len(item_ids), dtype=bool)
     result = EmbedResult(item_ids=item_ids, vectors=vectors, has_image=has_image)
 
-    todo = []
+    todo, refused = [], []
     for i, h in enumerate(hashes):
-        if h is not None and h in row_of:
+        if isinstance(resolved[i], ImageError):
+            refused.append((i, resolved[i].reason))  # no path to open: no CNN work
+        elif h is not None and h in row_of:
             vectors[i] = known_vectors[row_of[h]]
             has_image[i] = True
             result.reused += 1
@@ -113,13 +116,13 @@ def embed_catalog(item_ids, image_paths, root, encoder: ImageEncoder, store_dir=
     vectors[done] = new_vectors[ok]
     has_image[done] = True
     result.embedded = int(ok.sum())
-    for i, code in zip(todo, codes):
-        if code:
-            result.skipped[REASONS[code]] += 1
-            if REASONS[code] != NO_IMAGE:
-                result.skipped_items.append((str(item_ids[i]), REASONS[code]))
+    failed = refused + [(i, REASONS[code]) for i, code in zip(todo, codes) if code]
+    for i, reason in sorted(failed):
+        result.skipped[reason] += 1
+        if reason != NO_IMAGE:
+            result.skipped_items.append((str(item_ids[i]), reason))
 
-    if len(done):
+    if store is not None and len(done):
         fresh = pd.DataFrame({"item_id": item_ids[done], "sha1": [hashes[i] for i in done]})
         table = pd.concat([known, fresh], ignore_index=True)
         all_vectors = np.vstack([known_vectors.reshape(len(known), -1) if len(known) else

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from recsys.io import atomic_path
 
 DEFAULT_STORE = Path(".recsys") / "embeddings"
 
@@ -36,11 +37,15 @@ class EmbeddingStore:
         self.fingerprint = fingerprint
         self.path = self.directory / f"{fingerprint}.parquet"
 
+    @staticmethod
+    def empty() -> tuple[pd.DataFrame, np.ndarray]:
+        return (pd.DataFrame({"item_id": pd.Series(dtype=object), "sha1": pd.Series(dtype=object)}),
+                np.zeros((0, 0), np.float32))
+
     def load(self) -> tuple[pd.DataFrame, np.ndarray]:
         """``(table with item_id, sha1, vectors float32 (n, dim))``; empty when absent."""
         if not self.path.exists():
-            return pd.DataFrame({"item_id": pd.Series(dtype=object), "sha1": pd.Series(dtype=object)}), \
-                np.zeros((0, 0), np.float32)
+            return self.empty()
         table = pq.read_table(self.path)
         vectors = np.asarray(table.column("embedding").combine_chunks().flatten(), dtype=np.float32)
         frame = table.select(["item_id", "sha1"]).to_pandas()
@@ -54,11 +59,5 @@ class EmbeddingStore:
         table = pa.table({"item_id": pa.array(frame["item_id"].astype(str)),
                           "sha1": pa.array(frame["sha1"].astype(str)), "embedding": embedding},
                          metadata={"fingerprint": self.fingerprint})
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=self.directory)
-        os.close(fd)
-        try:
+        with atomic_path(self.path) as tmp:
             pq.write_table(table, tmp)
-            os.replace(tmp, self.path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)

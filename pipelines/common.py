@@ -1,0 +1,52 @@
+"""Steps shared by several jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from recsys.data import tables
+from recsys.vision import ImageEncoder, embed_dataset
+
+
+def embed_with_report(dataset, encoder: ImageEncoder, store: str):
+    """Embed a dataset's images (reusing the store) and print the summary."""
+    print(f"Embedding {dataset.n_items:,} item images with {encoder.config.name} "
+          f"({encoder.image_size}px, fingerprint {encoder.fingerprint()})")
+    result = embed_dataset(dataset, encoder, store_dir=store, progress=True)
+    print(f"  {result.summary()}")
+    return result
+
+
+def read_ids(path: str | Path, column: str) -> list[str]:
+    """The ``column`` of a CSV or Parquet file, as exact strings, in file order, deduplicated."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file not found")
+    frame = tables.read_table(path, (column,))
+    tables.require_columns(frame, (column,), path.name)
+    tables.check_ids(frame, (column,), path.name)
+    return list(pd.unique(frame[column].astype(str)))
+
+
+def read_items(path: str | Path) -> pd.DataFrame:
+    """An items table in the data contract (``item_id``, ``image_path``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file not found")
+    items, _ = tables.clean_items(tables.read_table(path, ("item_id",)), path.name)
+    return items
+
+
+def check_writable(out: str | Path) -> None:
+    """Fail before a long job, not after it, when the output cannot be written."""
+    parent = Path(out).resolve().parent
+    while not parent.exists():
+        parent = parent.parent
+    probe = parent / f".recsys-write-test-{id(out)}"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(f"{out}: cannot write there ({exc.strerror})") from None

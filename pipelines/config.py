@@ -1,0 +1,110 @@
+"""Run configuration: frozen dataclasses, read from JSON, YAML or TOML at the edge.
+
+Example (YAML)::
+
+    encoder: {name: mobilenet_v2, image_size: 128, weights: imagenet}
+    model: {factors: 64, loss: softmax, epochs: 40}
+    split: {warm: temporal, test_share: 0.2, cold_share: 0.2, seed: 0}
+    ks: [10, 20]
+    positive_threshold: 4.0
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from recsys.models import HybridRecommender
+from recsys.vision import EncoderConfig
+from recsys.vision.store import DEFAULT_STORE
+
+HYBRID_PARAMS = tuple(HybridRecommender().get_params())
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    warm: str = "temporal"
+    test_share: float = 0.2
+    cold_share: float = 0.2
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(weights="imagenet"))
+    model: dict = field(default_factory=dict)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    ks: tuple = (10, 20)
+    positive_threshold: float = 4.0
+    store: str = str(DEFAULT_STORE)
+
+    def __post_init__(self):
+        unknown = sorted(set(self.model) - set(HYBRID_PARAMS))
+        if unknown:
+            raise ValueError(f"config [model]: unknown key(s) {unknown}; expected some of {list(HYBRID_PARAMS)}")
+        if not self.ks or min(self.ks) < 1:
+            raise ValueError(f"config `ks` must be a non-empty list of integers >= 1, got {list(self.ks)}")
+
+    def hybrid(self, **overrides) -> HybridRecommender:
+        return HybridRecommender(**(self.model | overrides))
+
+    def to_dict(self) -> dict:
+        return {"encoder": asdict(self.encoder), "model": {**HybridRecommender().get_params(), **self.model},
+                "split": asdict(self.split), "ks": list(self.ks), "positive_threshold": self.positive_threshold,
+                "store": self.store}
+
+
+def _read(path: Path) -> dict:
+    text = path.read_text()
+    if path.suffix == ".json":
+        return json.loads(text)
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        return yaml.safe_load(text) or {}
+    if path.suffix == ".toml":
+        import tomllib  # Python 3.11+
+
+        return tomllib.loads(text)
+    raise ValueError(f"{path}: config must be .json, .yaml/.yml or .toml, got '{path.suffix}'")
+
+
+def _section(cls, values, source: str, name: str):
+    if values is None:
+        return cls()
+    if not isinstance(values, dict):
+        raise ValueError(f"{source}: [{name}] must be a mapping, got {type(values).__name__}")
+    allowed = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise ValueError(f"{source}: unknown key(s) {unknown} in [{name}]; expected some of {sorted(allowed)}")
+    return cls(**values)
+
+
+def load_config(path: str | Path | None, **defaults) -> RunConfig:
+    """A :class:`RunConfig` from a file (``None``: the defaults), with ``defaults``
+    used for top-level keys the file leaves out."""
+    if path is None:
+        return RunConfig(**defaults)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: config file not found")
+    try:
+        raw = _read(path)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{path}: cannot be parsed: {exc}") from None
+    except Exception as exc:  # yaml / toml parse errors have their own types
+        raise ValueError(f"{path}: cannot be parsed: {exc}") from None
+    allowed = {f.name for f in fields(RunConfig)}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ValueError(f"{path}: unknown top-level key(s) {unknown}; expected some of {sorted(allowed)}")
+    values = defaults | {k: v for k, v in raw.items() if k not in ("encoder", "split")}
+    if "ks" in values:
+        values["ks"] = tuple(values["ks"])
+    encoder = defaults.get("encoder", EncoderConfig(weights="imagenet"))
+    if "encoder" in raw:
+        encoder = _section(EncoderConfig, asdict(encoder) | raw["encoder"], str(path), "encoder")
+    return RunConfig(encoder=encoder, split=_section(SplitConfig, raw.get("split"), str(path), "split"),
+                     **{k: v for k, v in values.items() if k not in ("encoder", "split")})

@@ -1,0 +1,58 @@
+"""``recsys recommend MODEL_DIR --users USERS.csv --k K --out RECS.parquet [--candidates ITEMS.csv]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.common import check_writable, read_ids, read_items
+from recsys.bundle import ModelBundle
+from recsys.io import write_parquet
+
+
+def add_arguments(parser):
+    parser.add_argument("model", help="model directory written by `recsys train`")
+    parser.add_argument("--users", required=True, help="CSV or Parquet with a user_id column")
+    parser.add_argument("--k", type=int, default=10, help="items per user (default 10)")
+    parser.add_argument("--out", required=True, help="Parquet file to write: user_id, rank, item_id, score")
+    parser.add_argument("--candidates", default=None,
+                        help="items table (item_id, image_path): rank only these; unknown items are embedded "
+                             "from their images on the fly")
+    parser.add_argument("--include-seen", action="store_true", help="do not exclude items the user interacted with")
+    parser.add_argument("--skip-unknown-users", action="store_true",
+                        help="leave out users the model has never seen (default: stop with an error)")
+
+
+def resolve_users(bundle, users: list[str], skip_unknown: bool) -> list[str]:
+    known = bundle.model._user_pos
+    unknown = [u for u in users if u not in known]
+    if unknown and not skip_unknown:
+        raise KeyError(f"{len(unknown)} user(s) unknown to the model, e.g. {unknown[:5]}; "
+                       "pass --skip-unknown-users to leave them out (new users need retraining)")
+    if unknown:
+        print(f"  left out {len(unknown)} unknown user(s), e.g. {unknown[:5]}")
+    return [u for u in users if u in known]
+
+
+def add_candidates(bundle, path: str) -> list[str]:
+    """Candidate ids; items new to the model are embedded from their images."""
+    items = read_items(path)
+    result = bundle.add_new_items(items, Path(path).parent)
+    if len(result.item_ids):
+        print(f"  new candidate items: {result.summary()}")
+    for item_id, reason in result.skipped_items[:20]:
+        print(f"  candidate {item_id!r} left out: {reason}")
+    usable = set(bundle.model._item_pos)
+    return [i for i in items["item_id"] if i in usable]
+
+
+def run(args) -> int:
+    if args.k < 1:
+        raise ValueError(f"--k must be >= 1, got {args.k}")
+    check_writable(args.out)
+    bundle = ModelBundle.load(args.model)
+    users = resolve_users(bundle, read_ids(args.users, "user_id"), args.skip_unknown_users)
+    candidates = add_candidates(bundle, args.candidates) if args.candidates else None
+    recs = bundle.model.recommend(users, k=args.k, exclude_seen=not args.include_seen, candidates=candidates)
+    write_parquet(recs, args.out)
+    print(f"Wrote {len(recs):,} recommendations for {recs['user_id'].nunique():,} users to {args.out}")
+    return 0

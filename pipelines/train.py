@@ -1,0 +1,50 @@
+"""``recsys train DATASET --out MODEL_DIR``: embed the images, fit the hybrid on
+every interaction, save the model directory."""
+
+from __future__ import annotations
+
+import time
+
+from pipelines.common import check_writable, embed_with_report
+from pipelines.config import load_config
+from pipelines.embed import add_encoder_arguments, encoder_config
+from recsys.bundle import ModelBundle
+from recsys.data import load_dataset
+from recsys.vision import ImageEncoder
+
+
+def add_arguments(parser):
+    parser.add_argument("dataset", help="dataset folder")
+    parser.add_argument("--out", required=True, help="model directory to write (replaced atomically)")
+    parser.add_argument("--config", default=None, help="run config (.json, .yaml or .toml)")
+    add_encoder_arguments(parser)
+
+
+def train(dataset, config, out, progress_label=""):
+    """Embed, fit and save; returns ``(bundle, embed_result, fit_seconds)``."""
+    encoder = ImageEncoder(config.encoder)
+    embedded = embed_with_report(dataset, encoder, config.store)
+    model = config.hybrid()
+    started = time.perf_counter()
+    model.fit(dataset, embedded.vectors)
+    fit_seconds = time.perf_counter() - started
+    bundle = ModelBundle(model=model, encoder=encoder, item_ids=dataset.item_ids, item_vectors=embedded.vectors,
+                         has_image=embedded.has_image,
+                         info={"dataset": dataset.summary(), "config": config.to_dict(), "fit_seconds": fit_seconds})
+    bundle.save(out)
+    return bundle, embedded, fit_seconds
+
+
+def run(args) -> int:
+    config = load_config(args.config)
+    config = type(config)(**{**config.__dict__, "encoder": encoder_config(args, config.encoder)})
+    check_writable(args.out)
+    dataset = load_dataset(args.dataset, positive_threshold=config.positive_threshold)
+    bundle, _, fit_seconds = train(dataset, config, args.out)
+    model = bundle.model
+    print(f"Fitted {type(model).__name__} on {len(dataset.interactions):,} interactions "
+          f"({dataset.n_users:,} users, {dataset.n_items:,} items) in {fit_seconds:.1f}s; "
+          f"epochs {model.best_epochs_}, image prior alpha {model.prior_alpha_:g}, "
+          f"image taste part {'on' if model.image_weight_ else 'off'}")
+    print(f"Saved model directory {args.out}")
+    return 0

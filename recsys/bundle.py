@@ -1,0 +1,84 @@
+"""A model directory: the recommender, the image encoder that feeds it, and the
+catalog's image embeddings, saved together so a batch job needs nothing else.
+
+Layout::
+
+    MODEL_DIR/
+      bundle.json          what is inside, the training config, the dataset fingerprint
+      model/               HybridRecommender.save (model.json + arrays.npz)
+      encoder/             ImageEncoder.save (encoder.keras + encoder.json)
+      item_embeddings.npz  item_ids, vectors, has_image (for similar items)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsys.io import atomic_path
+from recsys.models.hybrid import HybridRecommender
+from recsys.vision.embed import EmbedResult, embed_catalog
+from recsys.vision.encoders import ImageEncoder
+from recsys.vision.similar import SimilarItems
+
+BUNDLE_FORMAT = 1
+
+
+@dataclass
+class ModelBundle:
+    model: HybridRecommender
+    encoder: ImageEncoder
+    item_ids: np.ndarray
+    item_vectors: np.ndarray
+    has_image: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the whole directory atomically (a rerun replaces it whole)."""
+        with atomic_path(path, directory=True) as tmp:
+            self.model.save(tmp / "model")
+            self.encoder.save(tmp / "encoder")
+            np.savez(tmp / "item_embeddings.npz", item_ids=np.asarray(self.item_ids, dtype=str),
+                     vectors=self.item_vectors, has_image=self.has_image)
+            (tmp / "bundle.json").write_text(json.dumps({"format": BUNDLE_FORMAT, **self.info}, indent=2,
+                                                        default=str))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "ModelBundle":
+        path = Path(path)
+        if not (path / "bundle.json").exists():
+            raise FileNotFoundError(f"{path}: not a recsys model directory (no bundle.json); "
+                                    "create one with `recsys train DATASET --out DIR`")
+        with np.load(path / "item_embeddings.npz", allow_pickle=False) as a:
+            ids, vectors, has_image = a["item_ids"].astype(object), a["vectors"], a["has_image"]
+        return cls(model=HybridRecommender.load(path / "model"), encoder=ImageEncoder.load(path / "encoder"),
+                   item_ids=ids, item_vectors=vectors, has_image=has_image,
+                   info=json.loads((path / "bundle.json").read_text()))
+
+    def embed_items(self, items: pd.DataFrame, root) -> EmbedResult:
+        """Embed an items table's images (``item_id, image_path`` relative to ``root``)
+        with the bundle's encoder; nothing is cached."""
+        return embed_catalog(items["item_id"].astype(str).to_numpy(), items["image_path"].tolist(), root,
+                             self.encoder, store_dir=None)
+
+    def add_new_items(self, items: pd.DataFrame, root) -> EmbedResult:
+        """Make unknown items of ``items`` rankable from their images (cold start).
+
+        Returns the embedding result; items whose image could not be used are
+        not added (their reasons are in ``skipped_items``).
+        """
+        known = set(self.model.item_ids_)
+        new = items[~items["item_id"].astype(str).isin(known)]
+        result = self.embed_items(new, root)
+        ok = result.has_image
+        self.model.add_items(result.item_ids[ok], result.vectors[ok])
+        return result
+
+    def similar(self) -> SimilarItems:
+        return SimilarItems(self.item_ids, self.item_vectors, self.has_image)
