@@ -10,11 +10,11 @@ import sys
 from recsys.data import DataError, ImageError
 
 # bad input is reported in one line and a non-zero exit, never a traceback
-USER_ERRORS = (DataError, ImageError, KeyError, ValueError, FileNotFoundError, FileExistsError)
+USER_ERRORS = (DataError, ImageError, KeyError, ValueError, FileNotFoundError, FileExistsError, ConnectionError)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipelines import demo, embed, evaluate, recommend, train, validate
+    from pipelines import demo, embed, evaluate, models, recommend, train, validate
 
     parser = argparse.ArgumentParser(prog="recsys", description="CNN-powered hybrid recommender.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("train", train, "fit the hybrid model on a dataset and save a model directory"),
         ("recommend", recommend, "top-K items per user from a model directory, to Parquet"),
         ("evaluate", evaluate, "warm and cold metrics of the hybrid and every baseline"),
+        ("models", models, "model registry tools"),
     ]:
         sub = commands.add_parser(name, help=text)
         module.add_arguments(sub)

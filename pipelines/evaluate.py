@@ -3,18 +3,25 @@ hybrid and every baseline, one table."""
 
 from __future__ import annotations
 
+from pipelines import tracked
 from pipelines.common import embed_with_report
 from pipelines.config import load_config
 from pipelines.embed import add_encoder_arguments, encoder_config
+from recsys import tracking
 from recsys.data import load_dataset
 from recsys.evaluation import fit_and_evaluate, make_split, metric_table
 from recsys.models import ContentKNN, ItemKNN, Popularity, RandomScores
 from recsys.vision import ImageEncoder
 
 
+#: K values of the metric-at-K curves, besides the config's own
+CURVE_KS = (1, 5, 10, 20, 50)
+
+
 def add_arguments(parser):
     parser.add_argument("dataset", help="dataset folder")
     parser.add_argument("--config", default=None, help="run config (.json, .yaml or .toml)")
+    parser.add_argument("--experiment", default=tracking.DEFAULT_EXPERIMENT, help="MLflow experiment name")
     add_encoder_arguments(parser)
 
 
@@ -31,21 +38,35 @@ def models_to_compare(config, seed: int) -> dict:
 
 
 def evaluate_dataset(dataset, config):
-    """Split, embed, fit and evaluate every model; returns ``(results, table, split)``."""
+    """Split, embed, fit and evaluate every model, logging to the active MLflow run.
+
+    Returns ``(results, table, split, models, encoder, embedded)``.
+    """
     s = config.split
     split = make_split(dataset, warm=s.warm, test_share=s.test_share, cold_share=s.cold_share, seed=s.seed)
-    embedded = embed_with_report(dataset, ImageEncoder(config.encoder), config.store)
-    results = fit_and_evaluate(models_to_compare(config, s.seed), split, embedded.vectors, ks=config.ks)
+    encoder = ImageEncoder(config.encoder)
+    embedded = embed_with_report(dataset, encoder, config.store)
+    models = models_to_compare(config, s.seed)
+    ks = tuple(sorted(set(config.ks) | set(CURVE_KS)))
+    results = fit_and_evaluate(models, split, embedded.vectors, ks=ks)
     k = max(config.ks)
     table = metric_table(results, tuple(f"{m}_at_{k}" for m in ("recall", "ndcg", "map")))
-    return results, table, split
+    tracked.log_inputs(config, dataset)
+    tracked.log_training(models["hybrid"])
+    tracked.log_evaluation(results, table, main_model="hybrid")
+    tracked.log_gallery(split, models["hybrid"])
+    tracked.log_embeddings(dataset.item_ids, embedded.vectors, embedded.has_image)
+    return results, table, split, models, encoder, embedded
 
 
 def run(args) -> int:
     config = load_config(args.config)
     config = type(config)(**{**config.__dict__, "encoder": encoder_config(args, config.encoder)})
+    tracking.connect(args.experiment)
     dataset = load_dataset(args.dataset, positive_threshold=config.positive_threshold)
-    results, table, split = evaluate_dataset(dataset, config)
+    with tracking.start_run("evaluate", run_name=f"evaluate {dataset.name}") as run:
+        results, table, split, *_ = evaluate_dataset(dataset, config)
+    print(f"MLflow run {run.info.run_id} ({tracking.tracking_uri()})")
     d = split.describe()
     print(f"\n{dataset.name}: warm test {d['warm_test_positives']:,} positives ({config.split.warm} holdout), "
           f"cold test {d['cold_test_positives']:,} positives on {d['cold_items']:,} held-out items")

@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.common import check_writable, read_ids, read_items
+from recsys import tracking
 from recsys.bundle import ModelBundle
 from recsys.io import write_parquet
 
 
 def add_arguments(parser):
-    parser.add_argument("model", help="model directory written by `recsys train`")
+    parser.add_argument("model", help="model directory written by `recsys train`, runs:/RUN_ID/model, "
+                                      "or models:/NAME@ALIAS")
     parser.add_argument("--users", required=True, help="CSV or Parquet with a user_id column")
     parser.add_argument("--k", type=int, default=10, help="items per user (default 10)")
     parser.add_argument("--out", required=True, help="Parquet file to write: user_id, rank, item_id, score")
@@ -49,7 +51,7 @@ def run(args) -> int:
     if args.k < 1:
         raise ValueError(f"--k must be >= 1, got {args.k}")
     check_writable(args.out)
-    bundle = ModelBundle.load(args.model)
+    bundle = ModelBundle.load(tracking.resolve_model_dir(args.model))
     users = resolve_users(bundle, read_ids(args.users, "user_id"), args.skip_unknown_users)
     candidates = add_candidates(bundle, args.candidates) if args.candidates else None
     recs = bundle.model.recommend(users, k=args.k, exclude_seen=not args.include_seen, candidates=candidates)

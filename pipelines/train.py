@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import time
 
+import mlflow
+
+from pipelines import tracked
 from pipelines.common import check_writable, embed_with_report
 from pipelines.config import load_config
 from pipelines.embed import add_encoder_arguments, encoder_config
+from recsys import tracking
 from recsys.bundle import ModelBundle
 from recsys.data import load_dataset
 from recsys.vision import ImageEncoder
@@ -17,10 +21,13 @@ def add_arguments(parser):
     parser.add_argument("dataset", help="dataset folder")
     parser.add_argument("--out", required=True, help="model directory to write (replaced atomically)")
     parser.add_argument("--config", default=None, help="run config (.json, .yaml or .toml)")
+    parser.add_argument("--register", default=None, metavar="NAME",
+                        help="register the logged model under NAME in the MLflow model registry")
+    parser.add_argument("--experiment", default=tracking.DEFAULT_EXPERIMENT, help="MLflow experiment name")
     add_encoder_arguments(parser)
 
 
-def train(dataset, config, out, progress_label=""):
+def train(dataset, config, out):
     """Embed, fit and save; returns ``(bundle, embed_result, fit_seconds)``."""
     encoder = ImageEncoder(config.encoder)
     embedded = embed_with_report(dataset, encoder, config.store)
@@ -39,12 +46,21 @@ def run(args) -> int:
     config = load_config(args.config)
     config = type(config)(**{**config.__dict__, "encoder": encoder_config(args, config.encoder)})
     check_writable(args.out)
+    tracking.connect(args.experiment)  # an unreachable tracking server fails here, before training
     dataset = load_dataset(args.dataset, positive_threshold=config.positive_threshold)
-    bundle, _, fit_seconds = train(dataset, config, args.out)
-    model = bundle.model
+    with tracking.start_run("train", run_name=f"train {dataset.name}") as run:
+        tracked.log_inputs(config, dataset)
+        bundle, embedded, fit_seconds = train(dataset, config, args.out)
+        model = bundle.model
+        tracked.log_training(model)
+        mlflow.log_metric("fit_seconds", fit_seconds)
+        tracked.log_embeddings(dataset.item_ids, embedded.vectors, embedded.has_image)
+        info = tracked.log_bundle(bundle, args.register)
     print(f"Fitted {type(model).__name__} on {len(dataset.interactions):,} interactions "
           f"({dataset.n_users:,} users, {dataset.n_items:,} items) in {fit_seconds:.1f}s; "
           f"epochs {model.best_epochs_}, image prior alpha {model.prior_alpha_:g}, "
           f"image taste part {'on' if model.image_weight_ else 'off'}")
     print(f"Saved model directory {args.out}")
+    print(f"MLflow run {run.info.run_id} ({tracking.tracking_uri()}); model: {info.model_uri}"
+          + (f"; registered as {args.register} version {info.registered_model_version}" if args.register else ""))
     return 0

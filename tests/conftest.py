@@ -62,3 +62,16 @@ def demo_path(tmp_path_factory):
     from recsys.data.demo import write_demo
 
     return write_demo(tmp_path_factory.mktemp("demo") / "demo")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tracking_store(tmp_path_factory):
+    """Every test run tracks into its own SQLite store, never ./mlflow.db."""
+    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{path}"
+    yield os.environ["MLFLOW_TRACKING_URI"]
+    if previous is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = previous

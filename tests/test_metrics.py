@@ -27,6 +27,12 @@ def test_ranking_metrics_hand_computed():
     assert m["hit_rate"] == pytest.approx(2 / 3)
 
 
+def test_short_lists_count_missing_slots_as_misses():
+    rel = relevant([{0}, {1}], 3)
+    m = ranking_metrics(np.array([[0], [2]]), rel, k=3)
+    assert m["precision"] == pytest.approx((1 / 3 + 0) / 2) and m["recall"] == pytest.approx(0.5)
+
+
 def test_k_smaller_than_list_and_bad_k():
     top = np.array([[1, 0]])
     rel = relevant([{0}], 2)

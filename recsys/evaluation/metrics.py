@@ -55,7 +55,10 @@ def ranking_metrics(top_items: np.ndarray, relevant: sp.csr_matrix, k: int) -> d
     users = n_rel > 0
     if not users.any():
         return {m: float("nan") for m in RANKING_METRICS}
-    hits = hits_at_k(np.asarray(top_items)[users, :k], relevant[users]).astype(np.float64)
+    top_items = np.asarray(top_items)[users, :k]
+    if top_items.shape[1] < k:  # fewer candidates than k: the missing slots are misses
+        top_items = np.pad(top_items, ((0, 0), (0, k - top_items.shape[1])), constant_values=-1)
+    hits = hits_at_k(top_items, relevant[users]).astype(np.float64)
     n_rel = n_rel[users].astype(np.float64)
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     ideal = np.cumsum(discounts)[np.minimum(n_rel, k).astype(int) - 1]

@@ -1,0 +1,70 @@
+"""What the jobs log to MLflow, in one place, so every run has the same shape."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import mlflow
+import pandas as pd
+
+from recsys import reports, tracking
+
+GALLERY_USERS = 4
+
+
+def log_inputs(config, dataset) -> None:
+    """The whole config as params, the dataset fingerprint, and the config file."""
+    mlflow.log_params(tracking.flatten(config.to_dict()) | tracking.dataset_fingerprint(dataset))
+    mlflow.log_dict(config.to_dict(), "config.json")
+
+
+def log_figure(fig, name: str) -> None:
+    mlflow.log_figure(fig, name)
+    plt.close(fig)
+
+
+def log_embeddings(item_ids, vectors, has_image) -> None:
+    frame = pd.DataFrame({"item_id": pd.Series(item_ids, dtype=str), "has_image": has_image,
+                          "embedding": list(vectors)})
+    with tempfile.TemporaryDirectory() as tmp:
+        frame.to_parquet(Path(tmp) / "item_embeddings.parquet", index=False)
+        mlflow.log_artifact(str(Path(tmp) / "item_embeddings.parquet"))
+
+
+def log_training(model) -> None:
+    tracking.log_history(model.history_)
+    mlflow.log_metrics({"best_epochs_ids": model.best_epochs_["ids"],
+                        "best_epochs_images": model.best_epochs_["images"],
+                        "image_taste_weight": model.image_weight_, "image_prior_alpha": model.prior_alpha_})
+    log_figure(reports.training_curves(model.history_), "plots/training_curves.png")
+
+
+def log_evaluation(results: pd.DataFrame, table: pd.DataFrame, main_model: str) -> None:
+    tracking.log_results(results, main_model)
+    tracking.log_frame(results, "evaluation.csv")
+    tracking.log_frame(table, "evaluation_table.csv")
+    for metric in ("ndcg", "recall"):
+        log_figure(reports.metric_at_k(results, metric), f"plots/{metric}_at_k.png")
+
+
+def log_gallery(split, model, k: int = 6) -> None:
+    """History (training part) and top-K of a few cold-test users, cold items marked."""
+    dataset = split.train
+    users = list(pd.unique(split.cold_test["user_id"]))[:GALLERY_USERS] or list(dataset.user_ids[:GALLERY_USERS])
+    cold = dataset.item_ids[split.cold_items]
+    recs = model.recommend(users, k=k)
+    cold_recs = model.recommend(users, k=k, candidates=cold)
+    log_figure(reports.recommendation_gallery(dataset, recs, users, cold_items=cold, k=k,
+                                              cold_recommendations=cold_recs), "recommendation_gallery.png")
+
+
+def log_bundle(bundle, registered_name: str | None = None):
+    """Save the model directory and log it as the run's pyfunc model."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = bundle.save(Path(tmp) / "bundle")
+        info = tracking.log_model(path, bundle.model.user_ids_[:3], registered_name)
+    mlflow.log_dict(json.loads(json.dumps(bundle.info, default=str)), "bundle_info.json")
+    return info

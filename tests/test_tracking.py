@@ -1,0 +1,176 @@
+"""MLflow: the demo's run, the pyfunc model in a fresh process, `mlflow models predict`,
+the registry and aliases, a real tracking server, and an unreachable one."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import requests
+
+from pipelines.cli import main
+from recsys.bundle import ModelBundle
+from recsys.data.demo import DemoConfig, write_demo
+from recsys.tracking import resolve_model_dir
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory, capsys_module=None):
+    """`recsys demo` once; returns (run, the demo folder)."""
+    path = tmp_path_factory.mktemp("demo_run") / "demo"
+    assert main(["demo", "--path", str(path), "--experiment", "demo-test"]) == 0
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    runs = mlflow.search_runs(experiment_names=["demo-test"], output_format="list")
+    assert len(runs) == 1
+    return runs[0], path
+
+
+def test_demo_run_holds_params_metrics_tags_artifacts(demo_run):
+    run, _ = demo_run
+    params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+    assert params["encoder.name"] == "compact_cnn" and params["model.loss"] == "softmax"
+    assert params["split.cold_share"] == "0.2" and len(params["dataset.content_sha256"]) == 16
+    assert params["dataset.interactions"] == "7454"
+    for name in ("warm_ndcg_at_20", "cold_ndcg_at_20", "cold_recall_at_10", "warm_map_at_20",
+                 "popularity.warm_ndcg_at_20", "random.cold_ndcg_at_20", "fit_seconds"):
+        assert name in metrics, name
+    assert metrics["cold_ndcg_at_20"] > metrics["random.cold_ndcg_at_20"]
+    client = mlflow.MlflowClient()
+    history = client.get_metric_history(run.info.run_id, "train_ids_loss")
+    assert [m.step for m in history] == list(range(1, len(history) + 1)) and len(history) > 1
+    assert client.get_metric_history(run.info.run_id, "select_ids_val_ndcg_at_20")
+    assert tags["recsys.version"] and tags["recsys.job"] == "demo"
+    assert len(tags["mlflow.source.git.commit"]) in (40, len("unknown"))
+    names = {a.path for a in client.list_artifacts(run.info.run_id)} | \
+        {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert {"config.json", "evaluation.csv", "evaluation_table.csv", "item_embeddings.parquet",
+            "recommendation_gallery.png", "plots/training_curves.png", "plots/ndcg_at_k.png"} <= names
+    gallery = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id,
+                                                       artifact_path="recommendation_gallery.png"))
+    assert gallery.read_bytes()[:8] == PNG_MAGIC and gallery.stat().st_size > 20_000
+    embeddings = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=run.info.run_id,
+                                                                      artifact_path="item_embeddings.parquet"))
+    assert len(embeddings) == 480 and embeddings["has_image"].all()
+
+
+def test_logged_model_loads_in_a_fresh_process_with_the_same_top_k(demo_run, tmp_path):
+    run, _ = demo_run
+    uri = f"runs:/{run.info.run_id}/model"
+    bundle = ModelBundle.load(resolve_model_dir(uri))
+    users = list(bundle.model.user_ids_[:5])
+    expected = bundle.model.recommend(users, k=7)
+    script = ("import sys, mlflow, pandas as pd; m = mlflow.pyfunc.load_model(sys.argv[1]); "
+              "out = m.predict(pd.DataFrame({'user_id': sys.argv[2].split(',')}), params={'k': 7}); "
+              "print(out.to_json(orient='records'))")
+    proc = subprocess.run([sys.executable, "-c", script, uri, ",".join(users)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = pd.DataFrame(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert got[["user_id", "rank", "item_id"]].values.tolist() == expected[["user_id", "rank", "item_id"]].values.tolist()
+    assert got["score"].values == pytest.approx(expected["score"].values, rel=1e-5)
+
+
+def test_pyfunc_scores_new_items_from_image_paths(demo_run):
+    run, demo = demo_run
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    new = pd.DataFrame({"item_id": ["NEW1", "NEW2"],
+                        "image_path": [str(demo / "images/SKU00001.jpg"), str(demo / "images/SKU00002.jpg")]})
+    out = model.predict(new, params={"k": 3})
+    assert list(out.columns) == ["user_id", "rank", "item_id", "score"]
+    assert sorted(out["item_id"].unique()) == ["NEW1", "NEW2"] and out.groupby("item_id").size().tolist() == [3, 3]
+
+
+def test_mlflow_models_predict_cli(demo_run, tmp_path):
+    run, _ = demo_run
+    pd.DataFrame({"user_id": ["U0000", "U0001"]}).to_csv(tmp_path / "in.csv", index=False)
+    mlflow_cli = Path(sys.executable).with_name("mlflow")
+    proc = subprocess.run([str(mlflow_cli), "models", "predict", "-m", f"runs:/{run.info.run_id}/model",
+                           "-i", str(tmp_path / "in.csv"), "-t", "csv", "-o", str(tmp_path / "out.json"),
+                           "--env-manager", "local"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    predictions = json.loads((tmp_path / "out.json").read_text())["predictions"]
+    assert len(predictions) == 20 and {p["user_id"] for p in predictions} == {"U0000", "U0001"}
+
+
+def test_register_alias_and_recommend_by_alias(tmp_path, capsys):
+    data = write_demo(tmp_path / "small", DemoConfig(n_users=60, n_items=80, seed=1))
+    config = tmp_path / "fast.yaml"
+    config.write_text("encoder: {name: compact_cnn, image_size: 32, weights: null}\nmodel: {epochs: 4}\n")
+    assert main(["train", str(data), "--out", str(tmp_path / "model"), "--config", str(config),
+                 "--register", "demo-recommender"]) == 0
+    assert "registered as demo-recommender version 1" in capsys.readouterr().out
+    assert main(["models", "set-alias", "demo-recommender", "champion", "1"]) == 0
+    pd.DataFrame({"user_id": ["U0000", "U0003"]}).to_csv(tmp_path / "users.csv", index=False)
+    for model in ("models:/demo-recommender@champion", str(tmp_path / "model")):
+        out = tmp_path / f"recs-{abs(hash(model))}.parquet"
+        assert main(["recommend", model, "--users", str(tmp_path / "users.csv"), "--k", "4", "--out", str(out)]) == 0
+        recs = pd.read_parquet(out)
+        assert recs.groupby("user_id").size().to_dict() == {"U0000": 4, "U0003": 4}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    port = free_port()
+    mlflow_cli = Path(sys.executable).with_name("mlflow")
+    proc = subprocess.Popen([str(mlflow_cli), "server", "--host", "127.0.0.1", "--port", str(port),
+                             "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+                             "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if requests.get(url + "/health", timeout=2).ok:
+                break
+        except requests.RequestException:
+            time.sleep(1)
+    else:
+        proc.kill()
+        pytest.fail("mlflow server did not start within 120 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_train_against_a_real_tracking_server(mlflow_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    data = write_demo(tmp_path / "small", DemoConfig(n_users=60, n_items=80, seed=2))
+    config = tmp_path / "fast.json"
+    config.write_text(json.dumps({"encoder": {"name": "compact_cnn", "image_size": 32, "weights": None},
+                                  "model": {"epochs": 3}}))
+    assert main(["train", str(data), "--out", str(tmp_path / "model"), "--config", str(config),
+                 "--experiment", "over-http"]) == 0
+    mlflow.set_tracking_uri(mlflow_server)
+    run = mlflow.search_runs(experiment_names=["over-http"], output_format="list")[0]
+    assert run.data.params["model.epochs"] == "3" and "fit_seconds" in run.data.metrics
+    assert mlflow.MlflowClient().get_metric_history(run.info.run_id, "train_ids_loss")
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    out = model.predict(pd.DataFrame({"user_id": ["U0000"]}), params={"k": 5})
+    assert out["rank"].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_unreachable_tracking_server_fails_fast_before_training(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    data = write_demo(tmp_path / "small", DemoConfig(n_users=20, n_items=30, seed=3))
+    started = time.perf_counter()
+    code = main(["train", str(data), "--out", str(tmp_path / "model")])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot be reached" in err and "Traceback" not in err
+    assert time.perf_counter() - started < 15
+    assert not (tmp_path / "model").exists()
