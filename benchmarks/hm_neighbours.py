@@ -12,6 +12,9 @@ import time
 import numpy as np
 from _common import HM, MOBILENET_WEIGHTS, need
 
+import mlflow
+
+from recsys import tracking
 from recsys.data import load_dataset, load_rgb
 from recsys.data.images import resolve_image_path
 from recsys.vision import EncoderConfig, ImageEncoder, SimilarItems, embed_dataset
@@ -38,6 +41,7 @@ def main():
     parser.add_argument("--limit", type=int, default=None, help="use the first N articles only")
     args = parser.parse_args()
     need(HM, MOBILENET_WEIGHTS)
+    tracking.connect("benchmarks")
     dataset = load_dataset(HM)
     if args.limit:
         dataset = dataset.__class__.from_frames(dataset.interactions.iloc[:0], dataset.items.iloc[:args.limit],
@@ -63,6 +67,10 @@ def main():
     for name, score, seconds in rows:
         print(f"{name:38s} {score:9.3f} {score / rows[2][1]:8.1f}x {seconds:8.1f}")
     print(f"\nCNN / colour histogram: {rows[0][1] / rows[1][1]:.2f}x")
+    with tracking.start_run("benchmark", run_name="hm_neighbours"):
+        mlflow.log_params({"items": dataset.n_items, "k": 10})
+        mlflow.log_metrics({"agreement_cnn": rows[0][1], "agreement_colour_histogram": rows[1][1],
+                            "agreement_random": rows[2][1]})
 
 
 if __name__ == "__main__":

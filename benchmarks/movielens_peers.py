@@ -15,8 +15,11 @@ import argparse
 import importlib.util
 import time
 
+import mlflow
+
 from _common import MOBILENET_WEIGHTS, MOVIELENS, need
 
+from recsys import tracking
 from recsys.data import load_dataset
 from recsys.evaluation import fit_and_evaluate, make_split, metric_table
 from recsys.models import ContentKNN, HybridRecommender, Popularity, RandomScores
@@ -52,6 +55,7 @@ def main():
     parser.add_argument("--store", default=".recsys/embeddings", help="embedding store (reused across runs)")
     args = parser.parse_args()
     need(MOVIELENS, MOBILENET_WEIGHTS)
+    tracking.connect("benchmarks")
     dataset = load_dataset(MOVIELENS)
     encoder = ImageEncoder(EncoderConfig("mobilenet_v2", image_size=128, weights=str(MOBILENET_WEIGHTS)))
     embedded = embed_dataset(dataset, encoder, store_dir=args.store, progress=True)
@@ -65,8 +69,12 @@ def main():
     if missing:
         print(f"not installed, left out: {', '.join(missing)}")
     started = time.perf_counter()
-    results = fit_and_evaluate({name: make() for name, make in chosen.items()}, split, embedded.vectors)
-    table = metric_table(results, METRICS)
+    with tracking.start_run("benchmark", run_name="movielens_peers"):
+        results = fit_and_evaluate({name: make() for name, make in chosen.items()}, split, embedded.vectors)
+        table = metric_table(results, METRICS)
+        mlflow.log_params(tracking.dataset_fingerprint(dataset) | {"models": ",".join(chosen), **split.describe()})
+        tracking.log_results(results, main_model="recsys hybrid")
+        tracking.log_frame(table, "evaluation_table.csv")
     print(f"\nMovieLens posters, {len(chosen)} models in {time.perf_counter() - started:.0f}s "
           "(warm: temporal holdout; cold: 20% of movies unseen in training)\n")
     print(table.round(4).to_string())

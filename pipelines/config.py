@@ -92,10 +92,10 @@ def load_config(path: str | Path | None, **defaults) -> RunConfig:
         raise FileNotFoundError(f"{path}: config file not found")
     try:
         raw = _read(path)
-    except (ValueError, OSError) as exc:
+    except Exception as exc:  # json, yaml and toml each raise their own parse errors
         raise ValueError(f"{path}: cannot be parsed: {exc}") from None
-    except Exception as exc:  # yaml / toml parse errors have their own types
-        raise ValueError(f"{path}: cannot be parsed: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     allowed = {f.name for f in fields(RunConfig)}
     unknown = sorted(set(raw) - allowed)
     if unknown:

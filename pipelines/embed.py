@@ -33,10 +33,7 @@ def encoder_config(args, base: EncoderConfig | None = None) -> EncoderConfig:
         changes["image_size"] = args.image_size
     if args.embedding_dim is not None:
         changes["embedding_dim"] = args.embedding_dim
-    config = EncoderConfig(**(vars(base) | changes))
-    if config.name == "compact_cnn" and config.weights == "imagenet":
-        config = EncoderConfig(**(vars(config) | {"weights": None}))  # trained from scratch, never pretrained
-    return config
+    return EncoderConfig(**(vars(base) | changes))
 
 
 def add_arguments(parser):

@@ -62,3 +62,17 @@ def test_hm_catalog_validates_keeping_leading_zeros():
     assert ds.n_items == 11800 and len(ds.interactions) == 0
     assert ds.item_ids[0] == "0111565001"
     assert report.n_usable == 11800 and not report.problems
+
+
+def test_config_files_are_checked(tmp_path):
+    from pipelines.config import load_config
+
+    (tmp_path / "c.yaml").write_text("model: {factors: 8, epochz: 3}\n")
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['epochz'\]"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "c.json").write_text('{"encoder": {"name": "compact_cnn", "image_size": 32}, "ks": [5]}')
+    config = load_config(tmp_path / "c.json")
+    assert config.encoder.name == "compact_cnn" and config.ks == (5,) and config.encoder.weights is None
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json: cannot be parsed"):
+        load_config(tmp_path / "bad.json")

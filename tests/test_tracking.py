@@ -25,7 +25,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory, capsys_module=None):
+def demo_run(tmp_path_factory):
     """`recsys demo` once; returns (run, the demo folder)."""
     path = tmp_path_factory.mktemp("demo_run") / "demo"
     assert main(["demo", "--path", str(path), "--experiment", "demo-test"]) == 0
@@ -116,6 +116,19 @@ def test_register_alias_and_recommend_by_alias(tmp_path, capsys):
         assert main(["recommend", model, "--users", str(tmp_path / "users.csv"), "--k", "4", "--out", str(out)]) == 0
         recs = pd.read_parquet(out)
         assert recs.groupby("user_id").size().to_dict() == {"U0000": 4, "U0003": 4}
+    # candidates: two known items, one new photo (embedded on the fly), one broken
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "new.jpg").write_bytes((data / "images" / "SKU00005.jpg").read_bytes())
+    (tmp_path / "new" / "broken.jpg").write_bytes(b"")
+    (tmp_path / "new" / "items.csv").write_text(
+        "item_id,image_path\nSKU00001,\nSKU00002,\nBRAND-NEW,new.jpg\nBROKEN,broken.jpg\n")
+    out = tmp_path / "cand.parquet"
+    assert main(["recommend", str(tmp_path / "model"), "--users", str(tmp_path / "users.csv"), "--k", "5",
+                 "--out", str(out), "--candidates", str(tmp_path / "new" / "items.csv")]) == 0
+    printed = capsys.readouterr().out
+    assert "candidate 'BROKEN' left out: zero-byte file" in printed
+    recs = pd.read_parquet(out)
+    assert set(recs.item_id) <= {"SKU00001", "SKU00002", "BRAND-NEW"} and "BRAND-NEW" in set(recs.item_id)
 
 
 def free_port() -> int:

@@ -61,6 +61,8 @@ class EncoderConfig:
             raise ValueError(f"`image_size` must be >= 32, got {self.image_size}")
         if self.embedding_dim is not None and self.embedding_dim < 1:
             raise ValueError(f"`embedding_dim` must be >= 1 or None, got {self.embedding_dim}")
+        if self.name == "compact_cnn" and self.weights is not None:
+            object.__setattr__(self, "weights", None)  # trained from scratch: there are no pretrained weights
         if self.weights not in (None, "imagenet") and not Path(self.weights).is_file():
             raise ValueError(f"encoder `weights` must be 'imagenet', None or an existing .h5 file, "
                              f"got {self.weights!r} (file not found)")
