@@ -14,7 +14,8 @@ USER_ERRORS = (DataError, ImageError, KeyError, ValueError, FileNotFoundError, F
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipelines import demo, embed, evaluate, models, recommend, train, validate
+    from pipelines import (batch_recommend, demo, embed, evaluate, models, recommend, score_new_items, train,
+                           validate)
 
     parser = argparse.ArgumentParser(prog="recsys", description="CNN-powered hybrid recommender.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -29,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("train", train, "fit the hybrid model on a dataset and save a model directory"),
         ("recommend", recommend, "top-K items per user from a model directory, to Parquet"),
         ("evaluate", evaluate, "warm and cold metrics of the hybrid and every baseline"),
+        ("batch-recommend", batch_recommend, "top-K for every user, in chunks, to Parquet parts"),
+        ("score-new-items", score_new_items, "score new items from their photos: users, per-user top-K, similar"),
         ("models", models, "model registry tools"),
     ]:
         sub = commands.add_parser(name, help=text)

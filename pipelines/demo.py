@@ -36,7 +36,7 @@ def run(args) -> int:
         results, table, split, models, encoder, embedded = evaluate_dataset(dataset, config)
         hybrid = models["hybrid"]
         bundle = ModelBundle(model=hybrid, encoder=encoder, item_ids=dataset.item_ids,
-                             item_vectors=embedded.vectors, has_image=embedded.has_image,
+                             item_vectors=embedded.vectors, has_image=embedded.has_image, items=dataset.items,
                              info={"dataset": dataset.summary(), "config": config.to_dict(),
                                    "trained_on": "the split's training part (cold items held out)"})
         info = tracked.log_bundle(bundle)

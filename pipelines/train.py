@@ -36,7 +36,7 @@ def train(dataset, config, out):
     model.fit(dataset, embedded.vectors)
     fit_seconds = time.perf_counter() - started
     bundle = ModelBundle(model=model, encoder=encoder, item_ids=dataset.item_ids, item_vectors=embedded.vectors,
-                         has_image=embedded.has_image,
+                         has_image=embedded.has_image, items=dataset.items,
                          info={"dataset": dataset.summary(), "config": config.to_dict(), "fit_seconds": fit_seconds})
     bundle.save(out)
     return bundle, embedded, fit_seconds

@@ -8,6 +8,7 @@ Layout::
       model/               HybridRecommender.save (model.json + arrays.npz)
       encoder/             ImageEncoder.save (encoder.keras + encoder.json)
       item_embeddings.npz  item_ids, vectors, has_image (for similar items)
+      items.parquet        the catalog's metadata (for filters)
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class ModelBundle:
     item_vectors: np.ndarray
     has_image: np.ndarray
     info: dict = field(default_factory=dict)
+    #: the catalog's metadata (item_id and any other columns), for filters
+    items: pd.DataFrame | None = None
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the whole directory atomically (a rerun replaces it whole)."""
@@ -45,6 +48,8 @@ class ModelBundle:
             self.encoder.save(tmp / "encoder")
             np.savez(tmp / "item_embeddings.npz", item_ids=np.asarray(self.item_ids, dtype=str),
                      vectors=self.item_vectors, has_image=self.has_image)
+            if self.items is not None:
+                self.items.astype({"item_id": str}).to_parquet(tmp / "items.parquet", index=False)
             (tmp / "bundle.json").write_text(json.dumps({"format": BUNDLE_FORMAT, **self.info}, indent=2,
                                                         default=str))
         return Path(path)
@@ -59,7 +64,8 @@ class ModelBundle:
             ids, vectors, has_image = a["item_ids"].astype(object), a["vectors"], a["has_image"]
         return cls(model=HybridRecommender.load(path / "model"), encoder=ImageEncoder.load(path / "encoder"),
                    item_ids=ids, item_vectors=vectors, has_image=has_image,
-                   info=json.loads((path / "bundle.json").read_text()))
+                   info=json.loads((path / "bundle.json").read_text()),
+                   items=pd.read_parquet(path / "items.parquet") if (path / "items.parquet").exists() else None)
 
     def embed_items(self, items: pd.DataFrame, root) -> EmbedResult:
         """Embed an items table's images (``item_id, image_path`` relative to ``root``)

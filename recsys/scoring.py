@@ -49,3 +49,25 @@ def mask_seen(scores: np.ndarray, seen_rows: sp.csr_matrix, columns: np.ndarray 
     keep = cols >= 0
     scores[rows[keep], cols[keep]] = -np.inf
     return scores
+
+
+def chunked_top_k(user_vectors: np.ndarray, item_vectors: np.ndarray, k: int, seen: sp.csr_matrix | None = None,
+                  allowed: np.ndarray | None = None, chunk: int = 4096):
+    """Top-``k`` items for every user, ``chunk`` users at a time.
+
+    One BLAS matrix product per chunk, seen items and disallowed items set to
+    ``-inf``, then :func:`top_k`. Memory is bounded by ``chunk x n_items``
+    scores whatever the number of users.
+
+    Yields ``(first_user_row, indices (n, k), scores (n, k))`` per chunk.
+    """
+    item_t = np.ascontiguousarray(np.asarray(item_vectors, np.float32).T)
+    blocked = None if allowed is None else ~np.asarray(allowed, bool)
+    for start in range(0, len(user_vectors), chunk):
+        scores = np.asarray(user_vectors[start:start + chunk], np.float32) @ item_t
+        if blocked is not None:
+            scores[:, blocked] = -np.inf
+        if seen is not None:
+            mask_seen(scores, seen[start:start + chunk])
+        idx, val = top_k(scores, k)
+        yield start, idx, val

@@ -1,0 +1,40 @@
+"""``recsys score-new-items MODEL ITEMS --out DIR``: who will want the new items, what
+each user should see among them, and which catalog items they resemble."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+
+from pipelines.common import check_writable, read_items
+from recsys import tracking
+from recsys.batch import score_new_items
+from recsys.bundle import ModelBundle
+
+
+def add_arguments(parser):
+    parser.add_argument("model", help="model directory, runs:/RUN_ID/model or models:/NAME@ALIAS")
+    parser.add_argument("items", help="items table of new arrivals (item_id, image_path relative to its folder)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--n-users", type=int, default=100, help="top users per new item")
+    parser.add_argument("--k", type=int, default=10, help="top new items per user")
+    parser.add_argument("--n-similar", type=int, default=10, help="similar catalog items per new item")
+    parser.add_argument("--experiment", default=tracking.DEFAULT_EXPERIMENT, help="MLflow experiment name")
+
+
+def run(args) -> int:
+    check_writable(args.out)
+    tracking.connect(args.experiment)
+    items = read_items(args.items)
+    bundle = ModelBundle.load(tracking.resolve_model_dir(args.model))
+    with tracking.start_run("score_new_items", run_name="score-new-items"):
+        result = score_new_items(bundle, items, Path(args.items).parent, args.out, args.n_users, args.k,
+                                 args.n_similar)
+        mlflow.log_metrics({"new_items": len(items), "embedded": result.embedded,
+                            "skipped": sum(result.skipped.values())})
+    print(f"New items: {result.summary()}")
+    for item_id, reason in result.skipped_items[:20]:
+        print(f"  skipped {item_id!r}: {reason}")
+    print(f"Wrote item_top_users, user_top_items and similar_items to {args.out}")
+    return 0

@@ -1,0 +1,121 @@
+"""Offline batch jobs over a model directory: top-K for every user, and scoring of new items.
+
+Outputs are folders of Parquet parts, written into a temporary folder and
+renamed into place at the end: a crash leaves the previous output intact, and
+a rerun is safe.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from recsys.io import atomic_path
+from recsys.scoring import chunked_top_k, top_k
+
+DEFAULT_CHUNK = 4096
+
+
+@dataclass
+class BatchStats:
+    users: int
+    rows: int
+    seconds: float
+    parts: int
+
+    @property
+    def users_per_second(self) -> float:
+        return self.users / self.seconds if self.seconds > 0 else 0.0
+
+
+def exclusion_mask(items: pd.DataFrame, item_ids, conditions: list[tuple[str, str]]) -> np.ndarray:
+    """Items (aligned with ``item_ids``) matching any ``column == value`` condition."""
+    meta = items.set_index(items["item_id"].astype(str))
+    out = np.zeros(len(item_ids), bool)
+    for column, value in conditions:
+        if column not in meta.columns:
+            raise ValueError(f"--exclude-where: unknown item column {column!r}; "
+                             f"item metadata has {sorted(c for c in meta.columns if c != 'item_id')}")
+        values = meta[column].astype(str).reindex([str(i) for i in item_ids])
+        out |= (values == str(value)).to_numpy()
+    return out
+
+
+def batch_recommend(model, out_dir, users=None, k: int = 20, allowed: np.ndarray | None = None,
+                    exclude_seen: bool = True, chunk: int = DEFAULT_CHUNK, progress: bool = False) -> BatchStats:
+    """Write ``user_id, rank, item_id, score`` for ``users`` (default: all) into
+    ``out_dir/part-NNNNN.parquet``, one part per chunk of users.
+
+    ``allowed`` (bool over the model's items) restricts the candidates.
+    """
+    if k < 1:
+        raise ValueError(f"`k` must be >= 1, got {k}")
+    rows = (np.arange(len(model.user_ids_)) if users is None
+            else model._index(users, model._user_pos, "user"))
+    started = time.perf_counter()
+    n_rows, parts = 0, 0
+    seen = model.seen_[rows] if exclude_seen else None
+    with atomic_path(out_dir, directory=True) as tmp, \
+            tqdm(total=len(rows), unit="user", desc="recommending", disable=not progress) as bar:
+        for start, idx, val in chunked_top_k(model.user_vectors_[rows], model.item_vectors_, k, seen, allowed, chunk):
+            valid = idx >= 0
+            n = idx.shape[0]
+            frame = pd.DataFrame({
+                "user_id": np.repeat(model.user_ids_[rows[start:start + n]], idx.shape[1])[valid.ravel()].astype(str),
+                "rank": np.tile(np.arange(1, idx.shape[1] + 1, dtype=np.int32), n)[valid.ravel()],
+                "item_id": model.item_ids_[idx[valid]].astype(str),
+                "score": val[valid].astype(np.float32)})
+            frame.to_parquet(Path(tmp) / f"part-{parts:05d}.parquet", index=False)
+            parts += 1
+            n_rows += len(frame)
+            bar.update(n)
+    return BatchStats(users=len(rows), rows=n_rows, seconds=time.perf_counter() - started, parts=parts)
+
+
+def score_new_items(bundle, items: pd.DataFrame, root, out_dir, n_users: int = 100, k: int = 10,
+                    n_similar: int = 10):
+    """For new items (``item_id, image_path``) write into ``out_dir``:
+
+    - ``item_top_users.parquet``: each item's top-``n_users`` users (``item_id, rank, user_id, score``),
+      the score being log p(item | user) against the catalog;
+    - ``user_top_items.parquet``: each user's top-``k`` among the new items (``user_id, rank, item_id, score``);
+    - ``similar_items.parquet``: each item's nearest catalog items by image (``item_id, rank, similar_item_id, score``).
+
+    Returns the embedding result (skipped items and their reasons).
+    """
+    result = bundle.embed_items(items, root)
+    ok = result.has_image
+    if not ok.any():
+        raise ValueError(f"no usable image among the new items: {result.summary()}")
+    ids = result.item_ids[ok].astype(str)
+    model = bundle.model
+    scores = model.user_vectors_ @ model.image_item_vectors(result.vectors[ok]).T  # users x new items
+    user_ids = model.user_ids_.astype(str)
+
+    def frame(owner, owner_col, other, other_col, idx, val):
+        n = idx.shape[1]
+        return pd.DataFrame({owner_col: np.repeat(owner, n), "rank": np.tile(np.arange(1, n + 1, dtype=np.int32),
+                                                                              len(owner)),
+                             other_col: other[idx.ravel()], "score": val.ravel().astype(np.float32)})
+
+    # For "who will want this item", compare users on log p(item | user): the score
+    # minus the user's log-partition over the catalog, so users with large vectors
+    # (heavy users) do not top every item's list.
+    catalog = model.user_vectors_ @ model.item_vectors_.T
+    peak = catalog.max(axis=1, keepdims=True)
+    log_partition = peak + np.log(np.exp(catalog - peak).sum(axis=1, keepdims=True))
+    with atomic_path(out_dir, directory=True) as tmp:
+        idx, val = top_k((scores - log_partition).T, n_users)
+        frame(ids, "item_id", user_ids, "user_id", idx, val).to_parquet(Path(tmp) / "item_top_users.parquet",
+                                                                        index=False)
+        idx, val = top_k(scores, k)
+        frame(user_ids, "user_id", ids, "item_id", idx, val).to_parquet(Path(tmp) / "user_top_items.parquet",
+                                                                        index=False)
+        bundle.similar().similar_to(ids, result.vectors[ok], k=n_similar).to_parquet(
+            Path(tmp) / "similar_items.parquet", index=False)
+    return result

@@ -1,0 +1,113 @@
+"""Batch jobs: output schema, seen items, filters, atomic output under a kill, new-item scoring."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from recsys.batch import batch_recommend, exclusion_mask, score_new_items
+from recsys.bundle import ModelBundle
+from recsys.data.demo import draw_item
+from recsys.models import HybridRecommender
+from recsys.scoring import chunked_top_k, top_k
+from recsys.vision import EncoderConfig, ImageEncoder
+from tests.test_hybrid import colour_shop
+
+ENCODER = EncoderConfig("compact_cnn", image_size=32)
+
+
+@pytest.fixture(scope="module")
+def shop_bundle(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shop")
+    dataset, items, pixels = colour_shop(root)
+    encoder = ImageEncoder(ENCODER)
+    features = encoder.encode(pixels)
+    model = HybridRecommender(factors=16, epochs=40, batch_size=32, learning_rate=1e-2, validation_share=0.0)
+    model.fit(dataset, features)
+    meta = items.drop(columns="cold")
+    return dataset, ModelBundle(model=model, encoder=encoder, item_ids=dataset.item_ids, item_vectors=features,
+                                has_image=np.ones(len(features), bool), items=meta)
+
+
+def test_chunked_top_k_matches_one_big_top_k(rng):
+    users, items = rng.normal(size=(103, 8)).astype(np.float32), rng.normal(size=(57, 8)).astype(np.float32)
+    whole, _ = top_k(users @ items.T, 5)
+    parts = np.vstack([idx for _, idx, _ in chunked_top_k(users, items, 5, chunk=10)])
+    assert np.array_equal(parts, whole)
+
+
+def test_batch_output_schema_ranks_seen_and_filters(shop_bundle, tmp_path):
+    dataset, bundle = shop_bundle
+    model = bundle.model
+    not_red = ~exclusion_mask(bundle.items, model.item_ids_, [("colour", "red")])
+    stats = batch_recommend(model, tmp_path / "out", k=6, allowed=not_red, chunk=7)
+    recs = pd.read_parquet(tmp_path / "out")
+    assert list(recs.columns) == ["user_id", "rank", "item_id", "score"]
+    assert stats.parts == int(np.ceil(dataset.n_users / 7)) and stats.rows == len(recs) == dataset.n_users * 6
+    assert (recs.groupby("user_id")["rank"].apply(list) == [list(range(1, 7))] * dataset.n_users).all()
+    seen = set(zip(dataset.interactions.user_id, dataset.interactions.item_id))
+    assert not any(pair in seen for pair in zip(recs.user_id, recs.item_id))
+    assert not recs.item_id.str.startswith("red-").any()
+    # the same top-K as the in-memory API
+    expected = model.recommend(list(dataset.user_ids), k=6, candidates=list(model.item_ids_[not_red]))
+    assert recs.sort_values(["user_id", "rank"])[["user_id", "item_id"]].values.tolist() == \
+        expected.sort_values(["user_id", "rank"])[["user_id", "item_id"]].values.tolist()
+    with pytest.raises(ValueError, match="unknown item column 'size'"):
+        exclusion_mask(bundle.items, model.item_ids_, [("size", "XL")])
+
+
+KILLABLE_JOB = """
+import sys, types, numpy as np, scipy.sparse as sp
+from recsys.batch import batch_recommend
+rng = np.random.default_rng(0)
+n_users, n_items = 400_000, 3_000
+model = types.SimpleNamespace(user_ids_=np.array([f"u{i}" for i in range(n_users)], dtype=object),
+    item_ids_=np.array([f"i{i}" for i in range(n_items)], dtype=object),
+    user_vectors_=rng.normal(size=(n_users, 32)).astype(np.float32),
+    item_vectors_=rng.normal(size=(n_items, 32)).astype(np.float32),
+    seen_=sp.csr_matrix((np.ones(3 * n_users), (np.repeat(np.arange(n_users), 3),
+                                                 rng.integers(0, n_items, 3 * n_users))), shape=(n_users, n_items)))
+batch_recommend(model, sys.argv[1], k=10, chunk=2_000)
+"""
+
+
+def test_killed_run_leaves_no_partial_output_and_rerun_completes(tmp_path):
+    out = tmp_path / "recs"
+    proc = subprocess.Popen([sys.executable, "-c", KILLABLE_JOB, str(out)])
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(tmp_path.glob(".recs.tmp-*/part-00002.parquet")):
+        time.sleep(0.05)
+    assert proc.poll() is None, "the job finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists(), "a partial output appeared under the target name"
+    small = KILLABLE_JOB.replace("400_000", "5_000")
+    subprocess.run([sys.executable, "-c", small, str(out)], check=True, timeout=300)
+    assert pd.read_parquet(out)["user_id"].nunique() == 5_000
+
+
+def test_new_red_item_is_first_for_a_red_lover(shop_bundle, tmp_path):
+    _, bundle = shop_bundle
+    rng = np.random.default_rng(5)
+    for colour in ("red", "blue", "green"):
+        draw_item(colour, "star", "solid", rng).save(tmp_path / f"{colour}.png")
+    items = pd.DataFrame({"item_id": ["NEW-red", "NEW-blue", "NEW-green", "NEW-broken"],
+                          "image_path": ["red.png", "blue.png", "green.png", "broken.png"]})
+    (tmp_path / "broken.png").write_bytes(b"")
+    result = score_new_items(bundle, items, tmp_path, tmp_path / "out", n_users=5, k=2, n_similar=3)
+    assert dict(result.skipped_items) == {"NEW-broken": "zero-byte file"}
+    per_user = pd.read_parquet(tmp_path / "out" / "user_top_items.parquet")
+    assert per_user.query("user_id == 'user-00' and rank == 1").item_id.tolist() == ["NEW-red"]
+    per_item = pd.read_parquet(tmp_path / "out" / "item_top_users.parquet")
+    assert per_item.groupby("item_id")["rank"].apply(list).to_dict() == {
+        f"NEW-{c}": [1, 2, 3, 4, 5] for c in ("blue", "green", "red")}
+    similar = pd.read_parquet(tmp_path / "out" / "similar_items.parquet")
+    assert similar.query("item_id == 'NEW-red' and rank == 1").similar_item_id.str.startswith("red-").all()
