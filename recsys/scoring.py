@@ -22,8 +22,9 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"`k` must be >= 1, got {k}")
     scores = np.asarray(scores)
     k = min(k, scores.shape[1])
-    if k < scores.shape[1]:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    n = scores.shape[1]
+    if k < n:  # partition around the k-th largest without a negated copy of the scores
+        part = np.argpartition(scores, n - k, axis=1)[:, n - k:]
     else:
         part = np.broadcast_to(np.arange(k), (scores.shape[0], k))
     part_scores = np.take_along_axis(scores, part, axis=1)
@@ -52,7 +53,7 @@ def mask_seen(scores: np.ndarray, seen_rows: sp.csr_matrix, columns: np.ndarray 
 
 
 def chunked_top_k(user_vectors: np.ndarray, item_vectors: np.ndarray, k: int, seen: sp.csr_matrix | None = None,
-                  allowed: np.ndarray | None = None, chunk: int = 4096):
+                  allowed: np.ndarray | None = None, chunk: int = 1024):
     """Top-``k`` items for every user, ``chunk`` users at a time.
 
     One BLAS matrix product per chunk, seen items and disallowed items set to

@@ -51,7 +51,8 @@ def connect(experiment: str = DEFAULT_EXPERIMENT, timeout: float = 5.0) -> str:
             raise TrackingError(f"MLflow tracking server {uri} cannot be reached ({type(exc).__name__}); "
                                 "start it, fix MLFLOW_TRACKING_URI, or unset it to use sqlite:///mlflow.db") from None
     mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment)
+    if not os.environ.get("MLFLOW_RUN_ID"):  # under `mlflow run`, log into the project's run
+        mlflow.set_experiment(experiment)
     return uri
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -111,3 +112,17 @@ def test_new_red_item_is_first_for_a_red_lover(shop_bundle, tmp_path):
         f"NEW-{c}": [1, 2, 3, 4, 5] for c in ("blue", "green", "red")}
     similar = pd.read_parquet(tmp_path / "out" / "similar_items.parquet")
     assert similar.query("item_id == 'NEW-red' and rank == 1").similar_item_id.str.startswith("red-").all()
+
+
+def test_mlproject_entry_point_runs_the_batch_job(shop_bundle, tmp_path):
+    _, bundle = shop_bundle
+    bundle.save(tmp_path / "model")
+    repo = Path(__file__).resolve().parents[1]
+    mlflow_cli = Path(sys.executable).with_name("mlflow")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # `recsys` on PATH
+    proc = subprocess.run([str(mlflow_cli), "run", str(repo), "-e", "batch_recommend", "-P", f"model={tmp_path / 'model'}",
+                           "-P", f"out={tmp_path / 'recs'}", "-P", "k=3", "--env-manager", "local"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    recs = pd.read_parquet(tmp_path / "recs")
+    assert recs.groupby("user_id").size().eq(3).all() and recs.user_id.nunique() == len(bundle.model.user_ids_)
