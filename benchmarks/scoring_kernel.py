@@ -61,10 +61,11 @@ def run_kernel(users, items, k, chunk=1024):
     return n
 
 
-def raw_limit(users, items, k, chunk=4096):
+def raw_limit(users, items, k, chunk=1024):
     item_t = np.ascontiguousarray(items.T)
+    n = items.shape[0]
     for start in range(0, len(users), chunk):
-        np.argpartition(-(users[start:start + chunk] @ item_t), k - 1, axis=1)[:, :k]
+        np.argpartition(users[start:start + chunk] @ item_t, n - k, axis=1)[:, n - k:]
 
 
 def memory_child(n_users, n_items, factors, k):

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from recsys.batch import batch_recommend, exclusion_mask, score_new_items
 from recsys.bundle import ModelBundle

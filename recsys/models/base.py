@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from recsys.data.dataset import Dataset
 from recsys.scoring import mask_seen, top_k
