@@ -70,16 +70,15 @@ def _read(path: Path) -> dict:
     raise ValueError(f"{path}: config must be .json, .yaml/.yml or .toml, got '{path.suffix}'")
 
 
-def _section(cls, values, source: str, name: str):
-    if values is None:
-        return cls()
+def _checked(values, cls, source: str, where: str) -> dict:
+    """``values`` as a mapping holding only field names of ``cls``; else a clear error."""
     if not isinstance(values, dict):
-        raise ValueError(f"{source}: [{name}] must be a mapping, got {type(values).__name__}")
+        raise ValueError(f"{source}: {where} must be a mapping, got {type(values).__name__}")
     allowed = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - allowed)
     if unknown:
-        raise ValueError(f"{source}: unknown key(s) {unknown} in [{name}]; expected some of {sorted(allowed)}")
-    return cls(**values)
+        raise ValueError(f"{source}: unknown key(s) {unknown} in {where}; expected some of {sorted(allowed)}")
+    return values
 
 
 def load_config(path: str | Path | None, **defaults) -> RunConfig:
@@ -94,17 +93,12 @@ def load_config(path: str | Path | None, **defaults) -> RunConfig:
         raw = _read(path)
     except Exception as exc:  # json, yaml and toml each raise their own parse errors
         raise ValueError(f"{path}: cannot be parsed: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
-    allowed = {f.name for f in fields(RunConfig)}
-    unknown = sorted(set(raw) - allowed)
-    if unknown:
-        raise ValueError(f"{path}: unknown top-level key(s) {unknown}; expected some of {sorted(allowed)}")
+    _checked(raw, RunConfig, str(path), "the top level")
     values = defaults | {k: v for k, v in raw.items() if k not in ("encoder", "split")}
     if "ks" in values:
         values["ks"] = tuple(values["ks"])
     encoder = defaults.get("encoder", EncoderConfig(weights="imagenet"))
     if "encoder" in raw:
-        encoder = _section(EncoderConfig, asdict(encoder) | raw["encoder"], str(path), "encoder")
-    return RunConfig(encoder=encoder, split=_section(SplitConfig, raw.get("split"), str(path), "split"),
-                     **{k: v for k, v in values.items() if k not in ("encoder", "split")})
+        encoder = EncoderConfig(**(asdict(encoder) | _checked(raw["encoder"], EncoderConfig, str(path), "[encoder]")))
+    split = SplitConfig(**_checked(raw.get("split") or {}, SplitConfig, str(path), "[split]"))
+    return RunConfig(encoder=encoder, split=split, **{k: v for k, v in values.items() if k not in ("encoder", "split")})
