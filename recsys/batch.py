@@ -16,7 +16,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from recsys.io import atomic_path
-from recsys.scoring import chunked_top_k, top_k
+from recsys.scoring import chunked_top_k, ranked_frame, top_k
 
 #: users per block: 1024 x 20k items is 80 MB of scores, and larger blocks are no faster
 DEFAULT_CHUNK = 1024
@@ -64,17 +64,12 @@ def batch_recommend(model, out_dir, users=None, k: int = 20, allowed: np.ndarray
     with atomic_path(out_dir, directory=True) as tmp, \
             tqdm(total=len(rows), unit="user", desc="recommending", disable=not progress) as bar:
         for start, idx, val in chunked_top_k(model.user_vectors_[rows], model.item_vectors_, k, seen, allowed, chunk):
-            valid = idx >= 0
-            n = idx.shape[0]
-            frame = pd.DataFrame({
-                "user_id": np.repeat(model.user_ids_[rows[start:start + n]], idx.shape[1])[valid.ravel()].astype(str),
-                "rank": np.tile(np.arange(1, idx.shape[1] + 1, dtype=np.int32), n)[valid.ravel()],
-                "item_id": model.item_ids_[idx[valid]].astype(str),
-                "score": val[valid].astype(np.float32)})
+            owners = model.user_ids_[rows[start:start + len(idx)]]
+            frame = ranked_frame(owners, "user_id", model.item_ids_, "item_id", idx, val)
             frame.to_parquet(Path(tmp) / f"part-{parts:05d}.parquet", index=False)
             parts += 1
             n_rows += len(frame)
-            bar.update(n)
+            bar.update(len(idx))
     return BatchStats(users=len(rows), rows=n_rows, seconds=time.perf_counter() - started, parts=parts)
 
 
@@ -89,34 +84,38 @@ def score_new_items(bundle, items: pd.DataFrame, root, out_dir, n_users: int = 1
 
     Returns the embedding result (skipped items and their reasons).
     """
+    result, ids, scores = score_images(bundle, items, root)
+    model = bundle.model
+    with atomic_path(out_dir, directory=True) as tmp:
+        item_top_users(model, ids, scores, n_users).to_parquet(Path(tmp) / "item_top_users.parquet", index=False)
+        ranked_frame(model.user_ids_, "user_id", ids, "item_id", *top_k(scores, k)).to_parquet(
+            Path(tmp) / "user_top_items.parquet", index=False)
+        bundle.similar().similar_to(ids, result.vectors[result.has_image], k=n_similar).to_parquet(
+            Path(tmp) / "similar_items.parquet", index=False)
+    return result
+
+
+def score_images(bundle, items: pd.DataFrame, root):
+    """Embed new items' photos and score them for every user.
+
+    Returns ``(embed result, ids of the usable items, scores float (n_users, n_usable))``.
+    """
     result = bundle.embed_items(items, root)
     ok = result.has_image
     if not ok.any():
         raise ValueError(f"no usable image among the new items: {result.summary()}")
-    ids = result.item_ids[ok].astype(str)
     model = bundle.model
-    scores = model.user_vectors_ @ model.image_item_vectors(result.vectors[ok]).T  # users x new items
-    user_ids = model.user_ids_.astype(str)
+    return result, result.item_ids[ok], model.user_vectors_ @ model.image_item_vectors(result.vectors[ok]).T
 
-    def frame(owner, owner_col, other, other_col, idx, val):
-        n = idx.shape[1]
-        return pd.DataFrame({owner_col: np.repeat(owner, n), "rank": np.tile(np.arange(1, n + 1, dtype=np.int32),
-                                                                              len(owner)),
-                             other_col: other[idx.ravel()], "score": val.ravel().astype(np.float32)})
 
-    # For "who will want this item", compare users on log p(item | user): the score
-    # minus the user's log-partition over the catalog, so users with large vectors
-    # (heavy users) do not top every item's list.
+def item_top_users(model, item_ids, scores: np.ndarray, n: int) -> pd.DataFrame:
+    """Each new item's top-``n`` users (``item_id, rank, user_id, score``).
+
+    Users are compared on log p(item | user): the score minus the user's
+    log-partition over the catalog, so users with large vectors (heavy users)
+    do not top every item's list.
+    """
     catalog = model.user_vectors_ @ model.item_vectors_.T
     peak = catalog.max(axis=1, keepdims=True)
     log_partition = peak + np.log(np.exp(catalog - peak).sum(axis=1, keepdims=True))
-    with atomic_path(out_dir, directory=True) as tmp:
-        idx, val = top_k((scores - log_partition).T, n_users)
-        frame(ids, "item_id", user_ids, "user_id", idx, val).to_parquet(Path(tmp) / "item_top_users.parquet",
-                                                                        index=False)
-        idx, val = top_k(scores, k)
-        frame(user_ids, "user_id", ids, "item_id", idx, val).to_parquet(Path(tmp) / "user_top_items.parquet",
-                                                                        index=False)
-        bundle.similar().similar_to(ids, result.vectors[ok], k=n_similar).to_parquet(
-            Path(tmp) / "similar_items.parquet", index=False)
-    return result
+    return ranked_frame(item_ids, "item_id", model.user_ids_, "user_id", *top_k((scores - log_partition).T, n))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 
@@ -33,6 +34,23 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     values = np.take_along_axis(part_scores, order, axis=1)
     indices = np.where(np.isneginf(values), -1, indices)
     return indices, values
+
+
+def ranked_frame(owners, owner_col: str, candidates, candidate_col: str, idx: np.ndarray,
+                 val: np.ndarray) -> pd.DataFrame:
+    """Long table ``owner_col, rank, candidate_col, score`` from :func:`top_k` output.
+
+    Row ``r`` of ``idx`` belongs to ``owners[r]``; its entries index ``candidates``.
+    Empty slots (``-1``) are left out; ``rank`` starts at 1.
+    """
+    valid = (idx >= 0).ravel()
+    rows = np.repeat(np.arange(idx.shape[0]), idx.shape[1])[valid]
+    return pd.DataFrame({
+        owner_col: np.asarray(owners, dtype=object)[rows],
+        "rank": np.tile(np.arange(1, idx.shape[1] + 1, dtype=np.int32), idx.shape[0])[valid],
+        candidate_col: np.asarray(candidates, dtype=object)[idx.ravel()[valid]],
+        "score": val.ravel()[valid].astype(np.float32),
+    })
 
 
 def mask_seen(scores: np.ndarray, seen_rows: sp.csr_matrix, columns: np.ndarray | None = None) -> np.ndarray:

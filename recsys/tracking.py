@@ -133,7 +133,8 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
 
     - a column ``user_id``: top-``k`` items for each user (seen items excluded);
     - columns ``item_id, image_path``: new items scored from their images; for
-      each item, its top-``k`` users (``rank`` is the user's rank for that item).
+      each item, its top-``k`` users by log p(item | user) (``rank`` is the
+      user's rank for that item), as ``recsys score-new-items`` writes them.
     """
 
     def load_context(self, context):
@@ -153,21 +154,11 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
         return self.bundle.model.recommend(users, k=k, exclude_seen=bool(params.get("exclude_seen", True)))
 
     def _score_new_items(self, frame: pd.DataFrame, k: int) -> pd.DataFrame:
-        items = frame[["item_id", "image_path"]].astype(str)
-        result = self.bundle.embed_items(items, root=Path.cwd())
-        ok = result.has_image
-        if not ok.any():
-            raise ValueError(f"no usable image among the inputs: {result.summary()}")
-        model = self.bundle.model
-        scores = model.user_vectors_ @ model.image_item_vectors(result.vectors[ok]).T  # users x new items
-        from recsys.scoring import top_k
+        from recsys.batch import item_top_users, score_images
 
-        idx, val = top_k(scores.T, k)
-        n = idx.shape[1]
-        return pd.DataFrame({"user_id": model.user_ids_[idx.ravel()].astype(str),
-                             "rank": np.tile(np.arange(1, n + 1, dtype=np.int32), len(idx)),
-                             "item_id": np.repeat(result.item_ids[ok], n).astype(str),
-                             "score": val.ravel().astype(np.float32)})
+        items = frame[["item_id", "image_path"]].astype(str)
+        _, ids, scores = score_images(self.bundle, items, root=Path.cwd())
+        return item_top_users(self.bundle.model, ids, scores, k)[["user_id", "rank", "item_id", "score"]]
 
 
 SIGNATURE = ModelSignature(

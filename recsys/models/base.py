@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.data.dataset import Dataset
-from recsys.scoring import mask_seen, top_k
+from recsys.scoring import mask_seen, ranked_frame, top_k
 
 #: users scored per block in recommend(): bounds memory at block x n_items floats
 USER_BLOCK = 2048
@@ -93,13 +93,7 @@ def _topk_frame(user_ids, item_ids, scores: np.ndarray, k: int) -> pd.DataFrame:
     if scores.size == 0:
         return pd.DataFrame({"user_id": pd.Series(dtype=object), "rank": pd.Series(dtype="int32"),
                              "item_id": pd.Series(dtype=object), "score": pd.Series(dtype="float32")})
-    idx, val = top_k(scores, k)
-    valid = idx >= 0
-    rows = np.repeat(np.arange(idx.shape[0]), idx.shape[1])[valid.ravel()]
-    ranks = np.tile(np.arange(1, idx.shape[1] + 1, dtype=np.int32), idx.shape[0])[valid.ravel()]
-    return pd.DataFrame({"user_id": np.asarray(user_ids, dtype=object)[rows], "rank": ranks,
-                         "item_id": np.asarray(item_ids, dtype=object)[idx[valid]],
-                         "score": val[valid].astype(np.float32)})
+    return ranked_frame(user_ids, "user_id", item_ids, "item_id", *top_k(scores, k))
 
 
 def positive_counts(dataset: Dataset) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recsys.scoring import top_k
+from recsys.scoring import ranked_frame, top_k
 
 #: query rows scored per block, bounding memory at block x n_items floats
 QUERY_BLOCK = 1024
@@ -66,11 +66,4 @@ class SimilarItems:
                            "(embed the new image and use similar_to)") from None
 
     def _frame(self, query_ids, idx, val) -> pd.DataFrame:
-        valid = idx >= 0
-        rows = np.repeat(np.arange(idx.shape[0]), idx.shape[1])[valid.ravel()]
-        return pd.DataFrame({
-            "item_id": np.asarray(query_ids, dtype=object)[rows],
-            "rank": np.tile(np.arange(1, idx.shape[1] + 1), idx.shape[0])[valid.ravel()],
-            "similar_item_id": self.item_ids[idx[valid]],
-            "score": val[valid].astype(np.float32),
-        })
+        return ranked_frame(query_ids, "item_id", self.item_ids, "similar_item_id", idx, val)
