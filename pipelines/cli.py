@@ -4,6 +4,7 @@ with ``add_arguments(parser)`` and ``run(args) -> exit code``."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 
@@ -13,40 +14,49 @@ from recsys.data import DataError, ImageError
 USER_ERRORS = (DataError, ImageError, KeyError, ValueError, FileNotFoundError, FileExistsError, ConnectionError)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from pipelines import (batch_recommend, demo, embed, evaluate, models, recommend, score_new_items, train,
-                           validate)
+#: command -> (pipelines module, help); modules are imported only for the command
+#: being run, so `recsys data validate` does not pay for TensorFlow and MLflow
+COMMANDS = {
+    "embed": ("embed", "embed item images with a CNN (incremental)"),
+    "train": ("train", "fit the hybrid model on a dataset and save a model directory"),
+    "recommend": ("recommend", "top-K items per user from a model directory, to Parquet"),
+    "evaluate": ("evaluate", "warm and cold metrics of the hybrid and every baseline"),
+    "batch-recommend": ("batch_recommend", "top-K for every user, in chunks, to Parquet parts"),
+    "score-new-items": ("score_new_items", "score new items from their photos: users, per-user top-K, similar"),
+    "models": ("models", "model registry tools"),
+    "demo": ("demo", "generate the demo shop and run the whole flow on it"),
+}
 
+
+def _attach(parser, module_name: str) -> None:
+    module = importlib.import_module(f"pipelines.{module_name}")
+    module.add_arguments(parser)
+    parser.set_defaults(handler=module.run)
+
+
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the ``selected`` command's module and arguments are loaded
+    (``recsys --help`` lists the commands without importing any)."""
     parser = argparse.ArgumentParser(prog="recsys", description="CNN-powered hybrid recommender.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     data = commands.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True,
                                                                             metavar="SUBCOMMAND")
-    validate.add_arguments(data.add_parser("validate", help="check a dataset folder and print a summary"))
-    data.choices["validate"].set_defaults(handler=validate.run)
-
-    for name, module, text in [
-        ("embed", embed, "embed item images with a CNN (incremental)"),
-        ("train", train, "fit the hybrid model on a dataset and save a model directory"),
-        ("recommend", recommend, "top-K items per user from a model directory, to Parquet"),
-        ("evaluate", evaluate, "warm and cold metrics of the hybrid and every baseline"),
-        ("batch-recommend", batch_recommend, "top-K for every user, in chunks, to Parquet parts"),
-        ("score-new-items", score_new_items, "score new items from their photos: users, per-user top-K, similar"),
-        ("models", models, "model registry tools"),
-    ]:
+    validate = data.add_parser("validate", help="check a dataset folder and print a summary")
+    if selected == "data":
+        _attach(validate, "validate")
+    for name, (module_name, text) in COMMANDS.items():
         sub = commands.add_parser(name, help=text)
-        module.add_arguments(sub)
-        sub.set_defaults(handler=module.run)
-
-    sub = commands.add_parser("demo", help="generate the demo shop and run the whole flow on it")
-    demo.add_arguments(sub)
-    sub.set_defaults(handler=demo.run)
+        if selected == name:
+            _attach(sub, module_name)
     return parser
 
 
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of reports
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    selected = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(selected).parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except USER_ERRORS as exc:
