@@ -3,6 +3,8 @@ user chunks, to a folder of Parquet parts written atomically; logged to MLflow."
 
 from __future__ import annotations
 
+import importlib.util
+
 import mlflow
 import numpy as np
 
@@ -22,6 +24,11 @@ def add_arguments(parser):
     parser.add_argument("--exclude-where", action="append", default=[], metavar="COLUMN=VALUE",
                         help="leave out items whose metadata COLUMN equals VALUE (repeatable)")
     parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="users scored per block (bounds memory)")
+    parser.add_argument("--engine", choices=("local", "spark"), default="local",
+                        help="local: this machine; spark: user partitions on Spark (needs the `spark` extra)")
+    parser.add_argument("--spark-master", default=None,
+                        help="Spark master URL (default: the one spark-submit gives, else local[*])")
+    parser.add_argument("--partitions", type=int, default=None, help="Spark: user partitions (default: Spark's)")
     parser.add_argument("--experiment", default=tracking.DEFAULT_EXPERIMENT, help="MLflow experiment name")
 
 
@@ -40,6 +47,8 @@ def run(args) -> int:
     if args.k < 1 or args.chunk < 1:
         raise ValueError(f"--k and --chunk must be >= 1, got {args.k} and {args.chunk}")
     check_writable(args.out)
+    # before the model loads: a missing engine fails early
+    spark = start_spark(args.spark_master) if args.engine == "spark" else None
     tracking.connect(args.experiment)
     bundle = ModelBundle.load(tracking.resolve_model_dir(args.model))
     model = bundle.model
@@ -55,10 +64,26 @@ def run(args) -> int:
         allowed = ~excluded if allowed is None else allowed & ~excluded
     with tracking.start_run("batch_recommend", run_name="batch-recommend"):
         mlflow.log_params({"model": args.model, "k": args.k, "chunk": args.chunk, "out": args.out,
+                           "engine": args.engine, "partitions": args.partitions,
                            "exclude_where": ";".join(args.exclude_where), "candidates": args.candidates})
-        stats = batch_recommend(model, args.out, users, k=args.k, allowed=allowed, chunk=args.chunk, progress=True)
+        if args.engine == "spark":
+            from recsys.spark import spark_batch_recommend
+
+            stats = spark_batch_recommend(model, args.out, users, k=args.k, allowed=allowed, chunk=args.chunk,
+                                          spark=spark, partitions=args.partitions)
+        else:
+            stats = batch_recommend(model, args.out, users, k=args.k, allowed=allowed, chunk=args.chunk,
+                                    progress=True)
         mlflow.log_metrics({"users": stats.users, "rows": stats.rows, "seconds": stats.seconds,
                             "users_per_second": stats.users_per_second})
     print(f"Wrote {stats.rows:,} rows for {stats.users:,} users in {stats.parts} part(s) to {args.out} "
           f"({stats.users_per_second:,.0f} users/s)")
     return 0
+
+
+def start_spark(master: str | None):
+    if importlib.util.find_spec("pyspark") is None:
+        raise ValueError("--engine spark needs pyspark: pip install 'recsys[spark]'")
+    from recsys.spark import session
+
+    return session(master)

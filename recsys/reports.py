@@ -3,9 +3,12 @@ recommendation gallery (a user's history beside their top-K, cold items marked).
 
 from __future__ import annotations
 
+import sys
+
 import matplotlib
 
-matplotlib.use("Agg")  # files only; no display on batch machines
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")  # files only on batch machines; a notebook keeps its inline backend
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402

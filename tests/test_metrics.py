@@ -110,3 +110,18 @@ def test_mask_seen_with_candidate_columns():
     seen = sp.csr_matrix(np.array([[0, 1, 0, 1, 0], [1, 0, 0, 0, 0]]))
     mask_seen(scores, seen, columns=np.array([3, 0, 2]))  # score columns are items 3, 0, 2
     assert np.isneginf(scores).tolist() == [[True, False, False], [False, True, False]]
+
+
+@pytest.mark.parametrize("n_cols,k", [(5000, 10), (4999, 3), (700, 20), (161, 5)])
+def test_grouped_top_k_equals_full_sort(rng, n_cols, k):
+    # wide enough rows that select_top_k takes its grouped (recursive) path, and a ragged remainder
+    scores = rng.normal(size=(40, n_cols)).astype(np.float32)
+    scores[:, rng.integers(0, n_cols, 300)] = -np.inf  # excluded items
+    scores[3, :] = -np.inf
+    scores[3, [7, n_cols - 1]] = [1.0, 2.0]  # a row with fewer than k allowed items
+    idx, val = top_k(scores, k)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    expected_val = np.take_along_axis(scores, order, axis=1)
+    assert np.array_equal(val, expected_val)
+    assert np.array_equal(idx, np.where(np.isneginf(expected_val), -1, order))
+    assert list(idx[3]) == [n_cols - 1, 7] + [-1] * (k - 2)

@@ -1,0 +1,81 @@
+"""The batch job on Spark (local mode) writes exactly what the single-machine job writes."""
+
+from __future__ import annotations
+
+import shutil
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from pipelines.cli import main as recsys_cli
+from recsys.batch import batch_recommend
+from tests.test_batch import shop_bundle  # noqa: F401  (a fixture: the trained colour-shop model)
+
+pytest.importorskip("pyspark", reason="the Spark engine needs the `spark` extra (pyspark)")
+if shutil.which("java") is None:
+    pytest.skip("the Spark engine needs Java 17 (no `java` on PATH)", allow_module_level=True)
+
+from recsys.spark import session, spark_batch_recommend  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def spark():
+    spark = session("local[2]")
+    spark.sparkContext.setLogLevel("ERROR")
+    yield spark
+    spark.stop()
+
+
+def synthetic_model(n_users=2_500, n_items=1_500, factors=16, seen_per_user=6, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = np.repeat(np.arange(n_users), seen_per_user)
+    seen = sp.csr_matrix((np.ones(len(rows)), (rows, rng.integers(0, n_items, len(rows)))), shape=(n_users, n_items))
+    return types.SimpleNamespace(
+        user_ids_=np.array([f"u{i:05d}" for i in range(n_users)], dtype=object),
+        item_ids_=np.array([f"i{i:05d}" for i in range(n_items)], dtype=object),
+        user_vectors_=rng.normal(size=(n_users, factors)).astype(np.float32),
+        item_vectors_=rng.normal(size=(n_items, factors)).astype(np.float32),
+        seen_=seen, _user_pos={f"u{i:05d}": i for i in range(n_users)},
+        _index=lambda ids, pos, kind: np.array([pos[i] for i in ids]))
+
+
+def assert_same_recommendations(left_dir, right_dir):
+    left, right = (pd.read_parquet(d).sort_values(["user_id", "rank"]).reset_index(drop=True)
+                   for d in (left_dir, right_dir))
+    assert list(left.columns) == list(right.columns) == ["user_id", "rank", "item_id", "score"]
+    assert left[["user_id", "rank", "item_id"]].equals(right[["user_id", "rank", "item_id"]])
+    np.testing.assert_allclose(left.score, right.score, rtol=1e-5, atol=1e-5)
+    return left
+
+
+def test_spark_output_equals_single_machine_output(spark, tmp_path):
+    model = synthetic_model()
+    allowed = np.random.default_rng(1).random(len(model.item_ids_)) > 0.2
+    local = batch_recommend(model, tmp_path / "local", k=15, allowed=allowed, chunk=300)
+    (tmp_path / "spark").mkdir()
+    (tmp_path / "spark" / "stale.parquet").write_text("an older output, replaced as a whole")
+    stats = spark_batch_recommend(model, tmp_path / "spark", k=15, allowed=allowed, chunk=300, spark=spark,
+                                  partitions=5)
+    recs = assert_same_recommendations(tmp_path / "local", tmp_path / "spark")
+    assert stats.rows == local.rows == len(recs) == 2_500 * 15 and stats.users == 2_500
+    assert not (tmp_path / "spark" / "stale.parquet").exists()
+    assert not list(tmp_path.glob(".spark.tmp-*")), "the temporary folder was left behind"
+    # a list of users
+    some = list(model.user_ids_[[7, 3, 2_000]])
+    spark_batch_recommend(model, tmp_path / "some", users=some, k=5, spark=spark)
+    assert sorted(pd.read_parquet(tmp_path / "some").user_id.unique()) == sorted(some)
+
+
+def test_cli_engine_spark_equals_engine_local(spark, shop_bundle, tmp_path):
+    _, bundle = shop_bundle
+    bundle.save(tmp_path / "model")
+    common = ["batch-recommend", str(tmp_path / "model"), "--k", "4", "--exclude-where", "colour=red"]
+    assert recsys_cli(common + ["--out", str(tmp_path / "local")]) == 0
+    assert recsys_cli(common + ["--out", str(tmp_path / "spark"), "--engine", "spark"]) == 0
+    recs = assert_same_recommendations(tmp_path / "local", tmp_path / "spark")
+    assert not recs.item_id.str.startswith("red-").any()
