@@ -32,7 +32,9 @@ def session(master: str | None = None, app_name: str = "recsys-batch-recommend")
 
     # local-mode workers are Python processes: run them with this interpreter (it has recsys)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.appName(app_name).config("spark.sql.execution.arrow.pyspark.enabled", "true")
+    builder = (SparkSession.builder.appName(app_name)
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+               .config("spark.ui.showConsoleProgress", "true"))  # the job's progress bar: tasks done per stage
     if master:
         builder = builder.master(master)
     return builder.getOrCreate()
