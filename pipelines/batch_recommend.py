@@ -47,8 +47,8 @@ def run(args) -> int:
     if args.k < 1 or args.chunk < 1:
         raise ValueError(f"--k and --chunk must be >= 1, got {args.k} and {args.chunk}")
     check_writable(args.out)
-    # before the model loads: a missing engine fails early
-    spark = start_spark(args.spark_master) if args.engine == "spark" else None
+    if args.engine == "spark" and importlib.util.find_spec("pyspark") is None:
+        raise ValueError("--engine spark needs pyspark: pip install 'recsys[spark]'")
     tracking.connect(args.experiment)
     bundle = ModelBundle.load(tracking.resolve_model_dir(args.model))
     model = bundle.model
@@ -62,6 +62,7 @@ def run(args) -> int:
             raise ValueError(f"{args.model}: the model directory holds no item metadata to filter on")
         excluded = exclusion_mask(bundle.items, model.item_ids_, conditions)
         allowed = ~excluded if allowed is None else allowed & ~excluded
+    spark = start_spark(args.spark_master) if args.engine == "spark" else None  # before the run: fail early
     with tracking.start_run("batch_recommend", run_name="batch-recommend"):
         mlflow.log_params({"model": args.model, "k": args.k, "chunk": args.chunk, "out": args.out,
                            "engine": args.engine, "partitions": args.partitions,
@@ -82,8 +83,9 @@ def run(args) -> int:
 
 
 def start_spark(master: str | None):
-    if importlib.util.find_spec("pyspark") is None:
-        raise ValueError("--engine spark needs pyspark: pip install 'recsys[spark]'")
     from recsys.spark import session
 
-    return session(master)
+    try:
+        return session(master)
+    except Exception as exc:  # Spark reports a bad master or a missing Java in many exception types
+        raise ValueError(f"Spark did not start (master {master or 'default'}): {str(exc).splitlines()[0]}") from None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import types
 
 import numpy as np
@@ -79,3 +81,14 @@ def test_cli_engine_spark_equals_engine_local(spark, shop_bundle, tmp_path):
     assert recsys_cli(common + ["--out", str(tmp_path / "spark"), "--engine", "spark"]) == 0
     recs = assert_same_recommendations(tmp_path / "local", tmp_path / "spark")
     assert not recs.item_id.str.startswith("red-").any()
+
+
+def test_cli_spark_that_cannot_start_is_a_clear_error(shop_bundle, tmp_path):
+    _, bundle = shop_bundle
+    bundle.save(tmp_path / "model")
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "batch-recommend", str(tmp_path / "model"),
+                           "--out", str(tmp_path / "recs"), "--engine", "spark", "--spark-master", "nonsense://x"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "recsys batch-recommend: error: Spark did not start (master nonsense://x)" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "recs").exists()
