@@ -4,6 +4,7 @@ user chunks, to a folder of Parquet parts written atomically; logged to MLflow."
 from __future__ import annotations
 
 import importlib.util
+import warnings
 
 import mlflow
 import numpy as np
@@ -85,6 +86,8 @@ def run(args) -> int:
 def start_spark(master: str | None):
     from recsys.spark import session
 
+    # pyspark 4.3 warns at every pandas conversion under pandas 3; tests/test_spark.py checks the output
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     try:
         return session(master)
     except Exception as exc:  # Spark reports a bad master or a missing Java in many exception types
