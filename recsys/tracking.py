@@ -52,6 +52,10 @@ def connect(experiment: str = DEFAULT_EXPERIMENT, timeout: float = 5.0) -> str:
                                 "start it, fix MLFLOW_TRACKING_URI, or unset it to use sqlite:///mlflow.db") from None
     mlflow.set_tracking_uri(uri)
     if not os.environ.get("MLFLOW_RUN_ID"):  # under `mlflow run`, log into the project's run
+        if uri.startswith("sqlite:///") and mlflow.get_experiment_by_name(experiment) is None:
+            # artifacts beside the database, not in whatever folder the first run started from
+            store = Path(uri.removeprefix("sqlite:///")).resolve().parent
+            mlflow.create_experiment(experiment, artifact_location=(store / "mlruns").as_uri())
         mlflow.set_experiment(experiment)
     return uri
 

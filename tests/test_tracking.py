@@ -61,6 +61,9 @@ def test_demo_run_holds_params_metrics_tags_artifacts(demo_run):
     embeddings = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=run.info.run_id,
                                                                       artifact_path="item_embeddings.parquet"))
     assert len(embeddings) == 480 and embeddings["has_image"].all()
+    # artifacts live beside the SQLite store, not in the folder the command ran from
+    store = Path(os.environ["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///")).parent
+    assert run.info.artifact_uri.startswith((store / "mlruns").as_uri())
 
 
 def test_logged_model_loads_in_a_fresh_process_with_the_same_top_k(demo_run, tmp_path):
