@@ -12,6 +12,14 @@ MOVIELENS = SHARED / "data" / "movielens-posters"
 MOBILENET_WEIGHTS = SHARED / "weights" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
 
 
+def add_size_arguments(parser) -> None:
+    """The batch-scoring problem size: 100k users x 20k items x 64 factors, K=20 by default."""
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--items", type=int, default=20_000)
+    parser.add_argument("--factors", type=int, default=64)
+    parser.add_argument("--k", type=int, default=20)
+
+
 def need(*paths: Path) -> None:
     for path in paths:
         if not path.exists():

@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 import scipy.sparse as sp
+from _common import add_size_arguments
 
 from recsys.scoring import chunked_top_k
 
@@ -87,10 +88,7 @@ def memory_child(n_users, n_items, factors, k):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--items", type=int, default=20_000)
-    parser.add_argument("--factors", type=int, default=64)
-    parser.add_argument("--k", type=int, default=20)
+    add_size_arguments(parser)
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:

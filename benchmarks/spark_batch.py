@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from _common import add_size_arguments
 
 import mlflow
 from recsys import tracking
@@ -39,10 +40,7 @@ def synthetic_model(n_users, n_items, factors, seed=0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--items", type=int, default=20_000)
-    parser.add_argument("--factors", type=int, default=64)
-    parser.add_argument("--k", type=int, default=20)
+    add_size_arguments(parser)
     args = parser.parse_args()
     model = synthetic_model(args.users, args.items, args.factors)
     spark = session()
