@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import logsumexp
 from tqdm.auto import tqdm
 
 from recsys.io import atomic_path
@@ -47,6 +48,14 @@ def exclusion_mask(items: pd.DataFrame, item_ids, conditions: list[tuple[str, st
     return out
 
 
+def user_rows(model, users, k: int) -> np.ndarray:
+    """The model's rows of ``users`` (``None``: every user), once ``k`` is checked;
+    an unknown user raises ``KeyError`` naming it."""
+    if k < 1:
+        raise ValueError(f"`k` must be >= 1, got {k}")
+    return np.arange(len(model.user_ids_)) if users is None else model._index(users, model._user_pos, "user")
+
+
 def batch_recommend(model, out_dir, users=None, k: int = 20, allowed: np.ndarray | None = None,
                     exclude_seen: bool = True, chunk: int = DEFAULT_CHUNK, progress: bool = False) -> BatchStats:
     """Write ``user_id, rank, item_id, score`` for ``users`` (default: all) into
@@ -54,10 +63,7 @@ def batch_recommend(model, out_dir, users=None, k: int = 20, allowed: np.ndarray
 
     ``allowed`` (bool over the model's items) restricts the candidates.
     """
-    if k < 1:
-        raise ValueError(f"`k` must be >= 1, got {k}")
-    rows = (np.arange(len(model.user_ids_)) if users is None
-            else model._index(users, model._user_pos, "user"))
+    rows = user_rows(model, users, k)
     started = time.perf_counter()
     n_rows, parts = 0, 0
     seen = model.seen_[rows] if exclude_seen else None
@@ -115,7 +121,15 @@ def item_top_users(model, item_ids, scores: np.ndarray, n: int) -> pd.DataFrame:
     log-partition over the catalog, so users with large vectors (heavy users)
     do not top every item's list.
     """
-    catalog = model.user_vectors_ @ model.item_vectors_.T
-    peak = catalog.max(axis=1, keepdims=True)
-    log_partition = peak + np.log(np.exp(catalog - peak).sum(axis=1, keepdims=True))
-    return ranked_frame(item_ids, "item_id", model.user_ids_, "user_id", *top_k((scores - log_partition).T, n))
+    partition = log_partition(model.user_vectors_, model.item_vectors_)
+    return ranked_frame(item_ids, "item_id", model.user_ids_, "user_id", *top_k((scores - partition[:, None]).T, n))
+
+
+def log_partition(user_vectors: np.ndarray, item_vectors: np.ndarray, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
+    """Each user's ``log sum_i exp(u . v_i)`` over the catalog, ``chunk`` users at a
+    time, so memory stays at ``chunk x n_items`` scores however many users there are."""
+    item_t = np.asarray(item_vectors, np.float32).T
+    out = np.empty(len(user_vectors), np.float32)
+    for start in range(0, len(user_vectors), chunk):
+        out[start:start + chunk] = logsumexp(np.asarray(user_vectors[start:start + chunk], np.float32) @ item_t, axis=1)
+    return out

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 
-from recsys.batch import DEFAULT_CHUNK, BatchStats
+from recsys.batch import DEFAULT_CHUNK, BatchStats, user_rows
 from recsys.io import atomic_path
 from recsys.scoring import chunked_top_k, ranked_frame
 
@@ -87,11 +87,8 @@ def spark_batch_recommend(model, out_dir, users=None, k: int = 20, allowed: np.n
     rename). A URI (``hdfs://``, ``s3a://``, ...) is written with Spark's
     ``overwrite`` mode and its committer, which marks a finished job with ``_SUCCESS``.
     """
-    if k < 1:
-        raise ValueError(f"`k` must be >= 1, got {k}")
+    rows = user_rows(model, users, k)
     spark = spark or session()
-    rows = (np.arange(len(model.user_ids_)) if users is None
-            else model._index(users, model._user_pos, "user"))
     started = time.perf_counter()
     context = spark.sparkContext
     score = score_partitions(context.broadcast(np.asarray(model.item_vectors_, np.float32)),

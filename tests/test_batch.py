@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.batch import batch_recommend, exclusion_mask, score_new_items
+from recsys.batch import batch_recommend, exclusion_mask, log_partition, score_new_items
 from recsys.bundle import ModelBundle
 from recsys.data.demo import draw_item
 from recsys.models import HybridRecommender
@@ -42,6 +42,12 @@ def test_chunked_top_k_matches_one_big_top_k(rng):
     whole, _ = top_k(users @ items.T, 5)
     parts = np.vstack([idx for _, idx, _ in chunked_top_k(users, items, 5, chunk=10)])
     assert np.array_equal(parts, whole)
+
+
+def test_chunked_log_partition_matches_the_whole_matrix(rng):
+    users, items = rng.normal(size=(23, 6)).astype(np.float32), rng.normal(size=(40, 6)).astype(np.float32)
+    expected = np.log(np.exp((users @ items.T).astype(np.float64)).sum(axis=1))
+    np.testing.assert_allclose(log_partition(users, items, chunk=5), expected, rtol=1e-5)
 
 
 def test_batch_output_schema_ranks_seen_and_filters(shop_bundle, tmp_path):
