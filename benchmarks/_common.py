@@ -1,15 +1,11 @@
-"""Paths shared by the benchmark scripts."""
+"""What the benchmark scripts share: the ../shared paths, the problem size, a check."""
 
 import os
 import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("RECSYS_SHARED", REPO.parent / "shared"))
-HM = SHARED / "data" / "hm-articles"
-MOVIELENS = SHARED / "data" / "movielens-posters"
-MOBILENET_WEIGHTS = SHARED / "weights" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
+from recsys.data.examples import HM, MOBILENET_WEIGHTS, MOVIELENS  # noqa: E402,F401  (for the scripts)
 
 
 def add_size_arguments(parser) -> None:

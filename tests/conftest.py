@@ -9,13 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from recsys.data.examples import HM, MOBILENET_WEIGHTS, MOVIELENS, SHARED  # noqa: F401  (for the tests)
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("RECSYS_SHARED", REPO.parent / "shared"))
-MOVIELENS = SHARED / "data" / "movielens-posters"
-HM = SHARED / "data" / "hm-articles"
-MOBILENET_WEIGHTS = SHARED / "weights" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
 
 
 def need(path: Path):
