@@ -28,18 +28,17 @@ class ImplicitALS(_FactorModel):
         self.factors, self.regularization, self.alpha, self.iterations, self.seed = \
             factors, regularization, alpha, iterations, seed
 
-    def _fit(self, dataset, item_features=None):
+    def _model(self):
         from implicit.cpu.als import AlternatingLeastSquares
 
-        model = AlternatingLeastSquares(factors=self.factors, regularization=self.regularization, alpha=self.alpha,
-                                        iterations=self.iterations, random_state=self.seed)
-        model.fit(dataset.user_items().astype(np.float32), show_progress=False)
-        self.user_vectors_, self.item_vectors_ = model.user_factors, model.item_factors
-        self._zero_cold(dataset)
+        return AlternatingLeastSquares(factors=self.factors, regularization=self.regularization, alpha=self.alpha,
+                                       iterations=self.iterations, random_state=self.seed)
 
-    def _zero_cold(self, dataset):
+    def _fit(self, dataset, item_features=None):
+        model = self._model()
+        model.fit(dataset.user_items().astype(np.float32), show_progress=False)
+        self.user_vectors_, self.item_vectors_ = model.user_factors, np.array(model.item_factors)
         cold = np.asarray(dataset.user_items().sum(axis=0)).ravel() == 0
-        self.item_vectors_ = np.array(self.item_vectors_)
         self.item_vectors_[cold] = 0.0  # never trained: random init would be noise, not knowledge
 
 
@@ -50,15 +49,12 @@ class ImplicitBPR(ImplicitALS):
         self.factors, self.learning_rate, self.regularization, self.iterations, self.seed = \
             factors, learning_rate, regularization, iterations, seed
 
-    def _fit(self, dataset, item_features=None):
+    def _model(self):
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-        model = BayesianPersonalizedRanking(factors=self.factors, learning_rate=self.learning_rate,
-                                            regularization=self.regularization, iterations=self.iterations,
-                                            random_state=self.seed)
-        model.fit(dataset.user_items().astype(np.float32), show_progress=False)
-        self.user_vectors_, self.item_vectors_ = model.user_factors, model.item_factors
-        self._zero_cold(dataset)
+        return BayesianPersonalizedRanking(factors=self.factors, learning_rate=self.learning_rate,
+                                           regularization=self.regularization, iterations=self.iterations,
+                                           random_state=self.seed)
 
 
 class CornacVBPR(_FactorModel):
