@@ -10,13 +10,26 @@ from recsys.data import tables
 from recsys.vision import ImageEncoder, embed_dataset
 
 
-def embed_with_report(dataset, encoder: ImageEncoder, store: str):
+#: skipped items listed one by one; the rest are counted
+MAX_SKIPPED_SHOWN = 20
+
+
+def embed_with_report(dataset, encoder: ImageEncoder, store: str, batch_size: int = 64):
     """Embed a dataset's images (reusing the store) and print the summary."""
-    print(f"Embedding {dataset.n_items:,} item images with {encoder.config.name} "
-          f"({encoder.image_size}px, fingerprint {encoder.fingerprint()})")
-    result = embed_dataset(dataset, encoder, store_dir=store, progress=True)
+    print(f"Embedding {dataset.n_items:,} items of {dataset.name} with {encoder.config.name} "
+          f"({encoder.image_size}px, {encoder.dim}-d, fingerprint {encoder.fingerprint()})")
+    result = embed_dataset(dataset, encoder, store_dir=store, batch_size=batch_size, progress=True)
     print(f"  {result.summary()}")
     return result
+
+
+def print_skipped(result, template: str) -> None:
+    """The items whose image was not usable, one line each (``template`` holds ``{}``
+    for the item id), up to :data:`MAX_SKIPPED_SHOWN`."""
+    for item_id, reason in result.skipped_items[:MAX_SKIPPED_SHOWN]:
+        print("  " + template.format(repr(item_id)) + f": {reason}")
+    if len(result.skipped_items) > MAX_SKIPPED_SHOWN:
+        print(f"  ... and {len(result.skipped_items) - MAX_SKIPPED_SHOWN} more")
 
 
 def read_ids(path: str | Path, column: str) -> list[str]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from recsys.data import load_dataset
-from recsys.vision import ENCODERS, EncoderConfig, ImageEncoder, embed_dataset
-from recsys.vision.store import DEFAULT_STORE
+import dataclasses
 
-MAX_SKIPPED_SHOWN = 20
+from pipelines.common import embed_with_report, print_skipped
+from pipelines.config import RunConfig, load_config
+from recsys.data import load_dataset
+from recsys.vision import ENCODERS, EncoderConfig, ImageEncoder
+from recsys.vision.store import DEFAULT_STORE
 
 
 def add_encoder_arguments(parser):
@@ -36,6 +38,12 @@ def encoder_config(args, base: EncoderConfig | None = None) -> EncoderConfig:
     return EncoderConfig(**(vars(base) | changes))
 
 
+def run_config(args) -> RunConfig:
+    """The ``--config`` file (or the defaults) with the encoder options of the command line over it."""
+    config = load_config(args.config)
+    return dataclasses.replace(config, encoder=encoder_config(args, config.encoder))
+
+
 def add_arguments(parser):
     parser.add_argument("dataset", help="dataset folder")
     add_encoder_arguments(parser)
@@ -47,13 +55,7 @@ def add_arguments(parser):
 def run(args) -> int:
     dataset = load_dataset(args.dataset)
     encoder = ImageEncoder(encoder_config(args))
-    print(f"Embedding {dataset.n_items:,} items of {dataset.name} with {encoder.config.name} "
-          f"({encoder.image_size}px, {encoder.dim}-d, fingerprint {encoder.fingerprint()})")
-    result = embed_dataset(dataset, encoder, store_dir=args.store, batch_size=args.batch_size, progress=True)
-    print(result.summary())
-    for item_id, reason in result.skipped_items[:MAX_SKIPPED_SHOWN]:
-        print(f"  skipped item {item_id!r}: {reason}")
-    if len(result.skipped_items) > MAX_SKIPPED_SHOWN:
-        print(f"  ... and {len(result.skipped_items) - MAX_SKIPPED_SHOWN} more")
+    result = embed_with_report(dataset, encoder, args.store, args.batch_size)
+    print_skipped(result, "skipped item {}")
     print(f"Store: {encoder.fingerprint()}.parquet in {args.store}")
     return 0

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pipelines import tracked
 from pipelines.common import embed_with_report
-from pipelines.config import load_config
-from pipelines.embed import add_encoder_arguments, encoder_config
+from pipelines.embed import add_encoder_arguments, run_config
 from recsys import tracking
 from recsys.data import load_dataset
 from recsys.evaluation import fit_and_evaluate, make_split, metric_table
@@ -60,8 +59,7 @@ def evaluate_dataset(dataset, config):
 
 
 def run(args) -> int:
-    config = load_config(args.config)
-    config = type(config)(**{**config.__dict__, "encoder": encoder_config(args, config.encoder)})
+    config = run_config(args)
     tracking.connect(args.experiment)
     dataset = load_dataset(args.dataset, positive_threshold=config.positive_threshold)
     with tracking.start_run("evaluate", run_name=f"evaluate {dataset.name}") as run:

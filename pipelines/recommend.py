@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.common import check_writable, read_ids, read_items
+from pipelines.common import check_writable, print_skipped, read_ids, read_items
 from recsys import tracking
 from recsys.bundle import ModelBundle
 from recsys.io import write_parquet
@@ -41,8 +41,7 @@ def add_candidates(bundle, path: str) -> list[str]:
     result = bundle.add_new_items(items, Path(path).parent)
     if len(result.item_ids):
         print(f"  new candidate items: {result.summary()}")
-    for item_id, reason in result.skipped_items[:20]:
-        print(f"  candidate {item_id!r} left out: {reason}")
+    print_skipped(result, "candidate {} left out")
     usable = set(bundle.model._item_pos)
     return [i for i in items["item_id"] if i in usable]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import mlflow
 
-from pipelines.common import check_writable, read_items
+from pipelines.common import check_writable, print_skipped, read_items
 from recsys import tracking
 from recsys.batch import score_new_items
 from recsys.bundle import ModelBundle
@@ -34,7 +34,6 @@ def run(args) -> int:
         mlflow.log_metrics({"new_items": len(items), "embedded": result.embedded,
                             "skipped": sum(result.skipped.values())})
     print(f"New items: {result.summary()}")
-    for item_id, reason in result.skipped_items[:20]:
-        print(f"  skipped {item_id!r}: {reason}")
+    print_skipped(result, "skipped {}")
     print(f"Wrote item_top_users, user_top_items and similar_items to {args.out}")
     return 0

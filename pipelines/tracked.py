@@ -27,11 +27,8 @@ def log_figure(fig, name: str) -> None:
 
 
 def log_embeddings(item_ids, vectors, has_image) -> None:
-    frame = pd.DataFrame({"item_id": pd.Series(item_ids, dtype=str), "has_image": has_image,
-                          "embedding": list(vectors)})
-    with tempfile.TemporaryDirectory() as tmp:
-        frame.to_parquet(Path(tmp) / "item_embeddings.parquet", index=False)
-        mlflow.log_artifact(str(Path(tmp) / "item_embeddings.parquet"))
+    tracking.log_frame(pd.DataFrame({"item_id": pd.Series(item_ids, dtype=str), "has_image": has_image,
+                                     "embedding": list(vectors)}), "item_embeddings.parquet")
 
 
 def log_training(model) -> None:

@@ -9,8 +9,7 @@ import mlflow
 
 from pipelines import tracked
 from pipelines.common import check_writable, embed_with_report
-from pipelines.config import load_config
-from pipelines.embed import add_encoder_arguments, encoder_config
+from pipelines.embed import add_encoder_arguments, run_config
 from recsys import tracking
 from recsys.bundle import ModelBundle
 from recsys.data import load_dataset
@@ -43,8 +42,7 @@ def train(dataset, config, out):
 
 
 def run(args) -> int:
-    config = load_config(args.config)
-    config = type(config)(**{**config.__dict__, "encoder": encoder_config(args, config.encoder)})
+    config = run_config(args)
     check_writable(args.out)
     tracking.connect(args.experiment)  # an unreachable tracking server fails here, before training
     dataset = load_dataset(args.dataset, positive_threshold=config.positive_threshold)
