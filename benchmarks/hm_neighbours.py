@@ -15,17 +15,17 @@ from _common import HM, MOBILENET_WEIGHTS, need
 import mlflow
 
 from recsys import tracking
-from recsys.data import load_dataset, load_rgb
+from recsys.data import load_dataset
 from recsys.data.images import resolve_image_path
 from recsys.vision import EncoderConfig, ImageEncoder, SimilarItems, embed_dataset
-from recsys.vision.images import letterbox
+from recsys.vision.images import load_pixels
 
 
 def colour_histograms(dataset, bins: int = 8, size: int = 64) -> np.ndarray:
     """Joint RGB histogram (bins^3) of each letterboxed image: a pixels-only baseline."""
     out = np.zeros((dataset.n_items, bins ** 3), np.float32)
     for i, cell in enumerate(dataset.image_paths()):
-        pixels = letterbox(load_rgb(resolve_image_path(cell, dataset.root), draft=(size, size))[0], size)
+        pixels = load_pixels(resolve_image_path(cell, dataset.root), size)
         q = (pixels.reshape(-1, 3).astype(np.int32) * bins) // 256
         out[i] = np.bincount(q[:, 0] * bins * bins + q[:, 1] * bins + q[:, 2], minlength=bins ** 3)
     return np.sqrt(out)  # Hellinger-style: damp the white background's weight

@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from recsys.data.images import ImageError, load_rgb, resolve_image_path  # noqa: E402
-from recsys.vision.images import letterbox  # noqa: E402
+from recsys.data.images import ImageError, resolve_image_path  # noqa: E402
+from recsys.vision.images import load_pixels  # noqa: E402
 
 
 def training_curves(history: list[dict]):
@@ -59,7 +59,7 @@ def metric_at_k(results: pd.DataFrame, metric: str = "ndcg"):
 def _thumbnail(dataset, item_id, size: int):
     try:
         cell = dataset.items["image_path"].iloc[int(dataset.item_index([item_id])[0])]
-        return letterbox(load_rgb(resolve_image_path(cell, dataset.root))[0], size)
+        return load_pixels(resolve_image_path(cell, dataset.root), size)
     except (ImageError, KeyError):
         return np.full((size, size, 3), 200, np.uint8)  # grey: no usable photo
 
