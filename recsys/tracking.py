@@ -123,9 +123,13 @@ def log_results(results: pd.DataFrame, main_model: str) -> None:
 
 
 def log_frame(frame: pd.DataFrame, name: str) -> None:
+    """A table as a run artifact: Parquet for a ``.parquet`` name, else CSV (``*table.csv`` keeps its index)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name
-        frame.to_csv(path, index=name.endswith("table.csv"))
+        if name.endswith(".parquet"):
+            frame.to_parquet(path, index=False)
+        else:
+            frame.to_csv(path, index=name.endswith("table.csv"))
         mlflow.log_artifact(str(path))
 
 

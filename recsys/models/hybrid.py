@@ -30,6 +30,11 @@ DEFAULT_PRIOR_ALPHA = 1e3
 FORMAT_VERSION = 1
 
 
+def has_image(features: np.ndarray) -> np.ndarray:
+    """Rows with an image: an item without a usable photo has an all-zero embedding."""
+    return np.abs(features).sum(axis=1) > 0
+
+
 class HybridRecommender(Recommender):
     """Hybrid collaborative filtering with image-based cold start.
 
@@ -135,7 +140,7 @@ class HybridRecommender(Recommender):
             self.prior_coef_, self.prior_intercept_ = np.zeros(0, np.float32), 0.0
             return np.zeros(len(self.item_ids_), np.float32)
         counts = np.bincount(positives["item_idx"].to_numpy(), minlength=features.shape[0])
-        rows = (counts > 0) & (np.abs(features).sum(axis=1) > 0)
+        rows = (counts > 0) & has_image(features)
         ridge = Ridge(alpha=self.prior_alpha_ if alpha is None else alpha).fit(features[rows], np.log1p(counts[rows]))
         self.prior_coef_, self.prior_intercept_ = ridge.coef_.astype(np.float32), float(ridge.intercept_)
         return self._prior(features)
@@ -313,7 +318,7 @@ class HybridRecommender(Recommender):
             self.image_mean_ = self.image_std_ = np.zeros(0, np.float32)
             return np.zeros((n_items, 1), np.float32)
         f = np.asarray(item_features, dtype=np.float32)
-        has = np.abs(f).sum(axis=1) > 0
+        has = has_image(f)
         ref = f[has] if has.any() else f
         self.image_mean_ = ref.mean(axis=0)
         self.image_std_ = ref.std(axis=0) + 1e-6
@@ -323,7 +328,7 @@ class HybridRecommender(Recommender):
         """Items without an image (all-zero rows) sit at the mean: a neutral image vector."""
         f = np.asarray(f, dtype=np.float32)
         out = (f - self.image_mean_) / self.image_std_
-        out[np.abs(f).sum(axis=1) == 0] = 0.0
+        out[~has_image(f)] = 0.0
         return out
 
     def _vectors(self, net, features, prior, users, items, id_mask, image_weight=1.0):
