@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-from recsys.data.examples import HM, MOBILENET_WEIGHTS, MOVIELENS  # noqa: E402,F401  (for the scripts)
+from recsys.data.examples import HM, HM_FASHION, MOBILENET_WEIGHTS, MOVIELENS  # noqa: E402,F401  (for the scripts)
 
 
 def add_size_arguments(parser) -> None:

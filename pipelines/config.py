@@ -24,10 +24,17 @@ HYBRID_PARAMS = tuple(HybridRecommender().get_params())
 
 @dataclass(frozen=True)
 class SplitConfig:
+    """How ``evaluate`` splits: ``kind: items`` (a random share of items held out
+    cold, each user's latest share warm) or ``kind: cutoff`` (``at: 2020-04-01``
+    or ``last: 8w``: the future is the test, new items the cold ones)."""
+
+    kind: str = "items"
     warm: str = "temporal"
     test_share: float = 0.2
     cold_share: float = 0.2
     seed: int = 0
+    at: str | None = None
+    last: str | None = None
 
 
 @dataclass(frozen=True)

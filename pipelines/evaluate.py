@@ -3,6 +3,8 @@ hybrid and every baseline, one table."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from pipelines import tracked
 from pipelines.common import embed_with_report
 from pipelines.embed import add_encoder_arguments, run_config
@@ -42,7 +44,7 @@ def evaluate_dataset(dataset, config):
     Returns ``(results, table, split, models, encoder, embedded)``.
     """
     s = config.split
-    split = make_split(dataset, warm=s.warm, test_share=s.test_share, cold_share=s.cold_share, seed=s.seed)
+    split = make_split(dataset, **dataclasses.asdict(s))
     encoder = ImageEncoder(config.encoder)
     embedded = embed_with_report(dataset, encoder, config.store)
     models = models_to_compare(config, s.seed)
@@ -66,7 +68,9 @@ def run(args) -> int:
         results, table, split, *_ = evaluate_dataset(dataset, config)
     print(f"MLflow run {run.info.run_id} ({tracking.tracking_uri()})")
     d = split.describe()
-    print(f"\n{dataset.name}: warm test {d['warm_test_positives']:,} positives ({config.split.warm} holdout), "
-          f"cold test {d['cold_test_positives']:,} positives on {d['cold_items']:,} held-out items")
+    how = (f"cutoff {config.split.at or 'last ' + str(config.split.last)}" if config.split.kind == "cutoff"
+           else f"{config.split.warm} holdout")
+    print(f"\n{dataset.name} ({how}): warm test {d['warm_test_positives']:,} positives, "
+          f"cold test {d['cold_test_positives']:,} positives on {d['cold_items']:,} cold items")
     print(table.round(4).to_string())
     return 0

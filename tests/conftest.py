@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from recsys.data.examples import HM, MOBILENET_WEIGHTS, MOVIELENS, SHARED  # noqa: F401  (for the tests)
+from recsys.data.examples import HM, HM_FASHION, MOBILENET_WEIGHTS, MOVIELENS, SHARED  # noqa: F401  (for the tests)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

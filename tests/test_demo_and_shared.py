@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -76,3 +77,23 @@ def test_config_files_are_checked(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ValueError, match="bad.json: cannot be parsed"):
         load_config(tmp_path / "bad.json")
+
+
+@pytest.mark.shared
+def test_hm_fashion_reads_transactions_with_right_counts():
+    from tests.conftest import HM_FASHION
+
+    ds, report = validate(need(HM_FASHION))
+    purchases = pd.read_csv(HM_FASHION / "transactions_train.csv", dtype={"article_id": str})
+    assert len(purchases) == 26328
+    assert (ds.n_users, ds.n_items) == (1273, 14448)
+    # one interaction per customer and article; repeat purchases add to its weight
+    pairs = purchases.groupby(["customer_id", "article_id"])
+    assert len(ds.interactions) == pairs.ngroups
+    assert ds.interactions["weight"].sum() == 26328 and ds.positive_mask.all()
+    first = pd.to_datetime(pairs["t_dat"].min(), utc=True)
+    got = ds.interactions.set_index(["user_id", "item_id"])["timestamp"]
+    expected = (first - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    assert np.allclose(got.loc[expected.index].to_numpy(), expected.to_numpy())
+    assert ds.item_ids[0].startswith("0") and len(ds.item_ids[0]) == 10
+    assert report.n_usable == 14448 and not report.problems

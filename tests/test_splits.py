@@ -70,3 +70,70 @@ def test_baselines_on_demo_rank_sensibly(demo):
     assert table.loc["item_knn", "warm_ndcg_at_20"] > table.loc["popularity", "warm_ndcg_at_20"]
     # cold items have no behaviour: popularity cannot beat chance by much
     assert table.loc["popularity", "cold_ndcg_at_20"] < 1.3 * table.loc["random", "cold_ndcg_at_20"]
+
+
+def _cutoff_frame():
+    """u1 and u2 before the cutoff (day 10); after it: warm A by u1 (new to u1), u1's own B
+    again, new item N by u2 and by u3 (unknown at the cutoff), item M seen only after."""
+    day = 86400
+    inter = ("user_id,item_id,timestamp\n"
+             f"u1,A0,{1 * day}\nu1,B,{2 * day}\nu2,A,{3 * day}\nu2,B,{4 * day}\n"
+             f"u1,A,{10 * day}\nu1,B,{11 * day}\nu2,N,{12 * day}\nu3,N,{13 * day}\nu3,M,{14 * day}\n")
+    return inter
+
+
+def test_cutoff_split_known_answer(tmp_path):
+    from tests.conftest import write_dataset
+
+    ds = load_dataset(write_dataset(tmp_path, _cutoff_frame()))
+    split = make_split(ds, kind="cutoff", at="1970-01-11")
+    ids = lambda frame: set(zip(ds.user_ids[frame["user_idx"]], ds.item_ids[frame["item_idx"]]))  # noqa: E731
+    assert ids(split.train.interactions) == {("u1", "A0"), ("u1", "B"), ("u2", "A"), ("u2", "B")}
+    assert ids(split.warm_test) == {("u1", "A")}  # u1's own B again is no test; u3 was unknown
+    assert ids(split.cold_test) == {("u2", "N")}
+    assert set(ds.item_ids[split.cold_items]) == {"N", "M"}  # all items first seen after the cutoff
+    same = make_split(ds, kind="cutoff", last="4d")  # latest is day 14: cutoff at day 10
+    assert ids(same.train.interactions) == ids(split.train.interactions)
+
+
+@pytest.mark.parametrize("bad, match", [({"at": None, "last": None}, "exactly one of"),
+                                        ({"last": "8x"}, "`last` must be"), ({"at": "soon"}, "`at` must be"),
+                                        ({"at": "1960-01-01"}, "no training")])
+def test_cutoff_split_bad_settings_are_named(tmp_path, bad, match):
+    from tests.conftest import write_dataset
+
+    ds = load_dataset(write_dataset(tmp_path, _cutoff_frame()))
+    with pytest.raises(ValueError, match=match):
+        make_split(ds, kind="cutoff", **({"at": None, "last": None} | bad))
+
+
+def _check_no_leak(ds, split, cutoff):
+    train = split.train.interactions
+    assert (train["timestamp"] < cutoff).all(), "a training interaction at or after the cutoff"
+    assert not train["item_idx"].isin(split.cold_items).any(), "a cold item has a training interaction"
+    later = ds.interactions[ds.interactions["timestamp"] >= cutoff]
+    assert (split.warm_test["timestamp"] >= cutoff).all() and (split.cold_test["timestamp"] >= cutoff).all()
+    assert split.cold_test["item_idx"].isin(split.cold_items).all()
+    assert set(split.cold_items) == set(later["item_idx"]) - set(train["item_idx"])
+    known = set(train["user_idx"])
+    assert set(split.warm_test["user_idx"]) <= known and set(split.cold_test["user_idx"]) <= known
+
+
+def test_cutoff_split_leaks_nothing_on_the_demo(demo):
+    from recsys.evaluation.splits import cutoff_time
+
+    split = make_split(demo, kind="cutoff", last="6w")
+    _check_no_leak(demo, split, cutoff_time(demo.interactions["timestamp"].to_numpy(), last="6w"))
+    assert len(split.warm_test) > 100
+
+
+@pytest.mark.shared
+def test_cutoff_split_leaks_nothing_on_hm_fashion():
+    from recsys.evaluation.splits import cutoff_time
+    from tests.conftest import HM_FASHION, need
+
+    ds = load_dataset(need(HM_FASHION))
+    split = make_split(ds, kind="cutoff", last="8w")
+    _check_no_leak(ds, split, cutoff_time(ds.interactions["timestamp"].to_numpy(), last="8w"))
+    # in fashion most of what is bought after the cutoff is new
+    assert len(split.cold_test) > len(split.warm_test) > 100

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from recsys.data import tables
@@ -48,15 +49,35 @@ def load_movielens(root: Path, positive_threshold: float = DEFAULT_POSITIVE_THRE
 
 
 def load_hm(root: Path, positive_threshold: float = DEFAULT_POSITIVE_THRESHOLD) -> Dataset:
-    """H&M catalog (``articles.csv``, ``images/{first 3 digits}/{article_id}.jpg``); no interactions."""
+    """H&M layout (``articles.csv``, ``images/{first 3 digits}/{article_id}.jpg``, and
+    ``transactions_train.csv`` when present; without it, a catalog with no interactions).
+
+    Every purchase is a positive. A customer buying one article again (same
+    or another day) stays one interaction: ``timestamp`` is the first
+    purchase date (what a time cutoff must see) and ``weight`` the number of
+    purchases.
+    """
     articles = tables.read_table(root / "articles.csv", ("article_id",))
     tables.require_columns(articles, ("article_id",), "articles.csv")
     items = articles.rename(columns={"article_id": "item_id"})
     items.insert(1, "image_path", [f"images/{a[:3]}/{a}.jpg" for a in items["item_id"]])
-    empty = pd.DataFrame({"user_id": pd.Series(dtype=object), "item_id": pd.Series(dtype=object)})
-    return Dataset.from_frames(empty, items, root, name=root.name, layout="hm",
-                               positive_threshold=positive_threshold,
-                               sources=("(no interactions)", "articles.csv"))
+    source = "transactions_train.csv"
+    if (root / source).exists():
+        purchases = tables.read_table(root / source, ("customer_id", "article_id"))
+        tables.require_columns(purchases, ("t_dat", "customer_id", "article_id"), source)
+        purchases = purchases.rename(columns={"customer_id": "user_id", "article_id": "item_id"})
+        tables.check_ids(purchases, tables.ID_COLUMNS, source)
+        purchases["timestamp"] = tables.parse_timestamp(purchases.rename(columns={"t_dat": "timestamp"}),
+                                                        "timestamp", source)
+        interactions = (purchases.groupby(["user_id", "item_id"], sort=False)
+                        .agg(timestamp=("timestamp", "min"), weight=("timestamp", "size"))
+                        .reset_index().sort_values("timestamp", kind="stable", ignore_index=True))
+        interactions["weight"] = interactions["weight"].astype(np.float64)
+    else:
+        source = "(no interactions)"
+        interactions = pd.DataFrame({"user_id": pd.Series(dtype=object), "item_id": pd.Series(dtype=object)})
+    return Dataset.from_frames(interactions, items, root, name=root.name, layout="hm",
+                               positive_threshold=positive_threshold, sources=(source, "articles.csv"))
 
 
 LOADERS = {"movielens": load_movielens, "hm": load_hm}

@@ -15,6 +15,9 @@ import pandas as pd
 from recsys.data.dataset import Dataset
 
 WARM_METHODS = ("temporal", "random")
+SPLIT_KINDS = ("items", "cutoff")
+#: units of a ``last`` duration: "8w", "14d", "36h"
+DURATION_UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600}
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,11 +101,16 @@ def random_holdout(inter: pd.DataFrame, test_share: float, seed: int) -> np.ndar
 
 
 def make_split(dataset: Dataset, warm: str = "temporal", test_share: float = 0.2,
-               cold_share: float = 0.2, seed: int = 0) -> Split:
-    """Cold-item holdout first, then a warm holdout of the remaining interactions.
+               cold_share: float = 0.2, seed: int = 0, kind: str = "items",
+               at: str | float | None = None, last: str | None = None) -> Split:
+    """Cold-item holdout first, then a warm holdout of the remaining interactions;
+    or, with ``kind="cutoff"``, the future as the test (:func:`cutoff_split`).
 
     Parameters
     ----------
+    kind : {"items", "cutoff"}
+        ``items``: a random share of items held out cold, a per-user warm
+        holdout. ``cutoff``: everything before a time trains (``at`` or ``last``).
     warm : {"temporal", "random"}
         How the warm test is drawn from each user's remaining interactions.
     test_share : float
@@ -110,6 +118,10 @@ def make_split(dataset: Dataset, warm: str = "temporal", test_share: float = 0.2
     cold_share : float
         Share of interacted items removed from training (0 disables the cold test).
     """
+    if kind not in SPLIT_KINDS:
+        raise ValueError(f"split `kind` must be one of {SPLIT_KINDS}, got {kind!r}")
+    if kind == "cutoff":
+        return cutoff_split(dataset, at=at, last=last)
     if warm not in WARM_METHODS:
         raise ValueError(f"`warm` must be one of {WARM_METHODS}, got {warm!r}")
     if not 0 < test_share < 1:
@@ -124,3 +136,77 @@ def make_split(dataset: Dataset, warm: str = "temporal", test_share: float = 0.2
     test = test[test["item_idx"].isin(train["item_idx"]) & test["user_idx"].isin(train["user_idx"])]
     return Split(train=dataset.with_interactions(train), warm_test=test.reset_index(drop=True),
                  cold_test=cold_test.reset_index(drop=True), cold_items=cold_items)
+
+
+def cutoff_time(timestamps: np.ndarray, at: str | float | None = None, last: str | None = None) -> float:
+    """The cutoff in Unix seconds: ``at`` (a date, ISO-8601 time or Unix seconds),
+    or ``last`` (``"8w"``, ``"14d"``, ``"36h"``) before the latest interaction."""
+    if (at is None) == (last is None):
+        raise ValueError(f"a cutoff split needs exactly one of `at` (a date) or `last` (e.g. '8w'), "
+                         f"got at={at!r}, last={last!r}")
+    if at is not None:
+        if isinstance(at, (int, float)):
+            return float(at)
+        stamp = pd.to_datetime(str(at), utc=True, errors="coerce")
+        if pd.isna(stamp):
+            raise ValueError(f"split `at` must be a date or ISO-8601 time, got {at!r}")
+        return (stamp - pd.Timestamp(0, tz="UTC")).total_seconds()
+    text = str(last).strip().lower()
+    if len(text) < 2 or text[-1] not in DURATION_UNITS or not text[:-1].isdigit() or int(text[:-1]) < 1:
+        raise ValueError(f"split `last` must be a positive count with a unit {sorted(DURATION_UNITS)}, "
+                         f"e.g. '8w', got {last!r}")
+    return float(np.max(timestamps)) - int(text[:-1]) * DURATION_UNITS[text[-1]]
+
+
+def cutoff_split(dataset: Dataset, at: str | float | None = None, last: str | None = None) -> Split:
+    """The future as the test, as a retailer meets it every week.
+
+    Interactions before the cutoff train. Of those at or after it, by users
+    known at the cutoff: positives on items first seen after the cutoff form
+    the cold test (ranked among all such new items); positives on items seen
+    in training, other than the user's own training items, the warm test.
+    """
+    inter = dataset.interactions
+    if "timestamp" not in inter:
+        raise ValueError(f"{dataset.name}: a cutoff split needs a 'timestamp' column in the interactions")
+    when = inter["timestamp"].to_numpy()
+    cutoff = cutoff_time(when, at, last)
+    before = when < cutoff
+    train = inter[before]
+    if train.empty or before.all():
+        raise ValueError(f"{dataset.name}: the cutoff {pd.Timestamp(cutoff, unit='s')} leaves "
+                         f"{'no training' if train.empty else 'no test'} interactions")
+    after = inter[~before & dataset.positive_mask]
+    after = after[after["user_idx"].isin(np.unique(train["user_idx"].to_numpy()))]
+    warm = np.unique(train["item_idx"].to_numpy())
+    cold_items = np.setdiff1d(np.unique(inter.loc[~before, "item_idx"].to_numpy()), warm)
+    is_warm = np.isin(after["item_idx"].to_numpy(), warm)
+    own = pd.MultiIndex.from_frame(train[["user_idx", "item_idx"]])
+    repeat = pd.MultiIndex.from_frame(after[["user_idx", "item_idx"]]).isin(own)
+    warm_test = after[is_warm & ~repeat].drop_duplicates(["user_idx", "item_idx"])
+    cold_test = after[~is_warm].drop_duplicates(["user_idx", "item_idx"])
+    return Split(train=dataset.with_interactions(train), warm_test=warm_test.reset_index(drop=True),
+                 cold_test=cold_test.reset_index(drop=True), cold_items=cold_items)
+
+
+def latest_items(item_first_seen: np.ndarray, candidates: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """Validation items drawn like real cold items: the ``share`` of ``candidates``
+    first seen last when times are known (``item_first_seen`` not all NaN),
+    else a seeded random share. Sorted item indices, at least one."""
+    candidates = np.asarray(candidates)
+    n = max(1, int(round(share * len(candidates))))
+    when = item_first_seen[candidates]
+    if np.isfinite(when).any():
+        order = np.lexsort((candidates, np.nan_to_num(when, nan=-np.inf)))
+        return np.sort(candidates[order[-n:]])
+    return np.sort(np.random.default_rng(seed).choice(candidates, n, replace=False))
+
+
+def first_seen(dataset: Dataset) -> np.ndarray:
+    """Each item's first interaction time (NaN without one, or without timestamps)."""
+    out = np.full(dataset.n_items, np.nan)
+    inter = dataset.interactions
+    if "timestamp" in inter and len(inter):
+        first = inter.groupby("item_idx")["timestamp"].min()
+        out[first.index.to_numpy()] = first.to_numpy()
+    return out

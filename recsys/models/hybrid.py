@@ -15,10 +15,11 @@ import keras
 import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
-from sklearn.linear_model import Ridge
 
 from recsys.evaluation.metrics import ranking_metrics
-from recsys.evaluation.splits import random_holdout, temporal_holdout
+from recsys.evaluation.splits import first_seen, latest_items, random_holdout, temporal_holdout
+from recsys.models import cold_start
+from recsys.models.cold_start import has_image
 from recsys.models.base import Recommender
 from recsys.models.hybrid_net import HybridNet
 from recsys.scoring import mask_seen, top_k
@@ -28,11 +29,6 @@ LOSSES = ("softmax", "bpr")
 PRIOR_ALPHAS = (1e1, 1e2, 1e3, 1e4)
 DEFAULT_PRIOR_ALPHA = 1e3
 FORMAT_VERSION = 1
-
-
-def has_image(features: np.ndarray) -> np.ndarray:
-    """Rows with an image: an item without a usable photo has an all-zero embedding."""
-    return np.abs(features).sum(axis=1) > 0
 
 
 class HybridRecommender(Recommender):
@@ -66,7 +62,7 @@ class HybridRecommender(Recommender):
     def __init__(self, factors: int = 64, loss: str = "softmax", epochs: int = 40, batch_size: int = 512,
                  learning_rate: float = 2e-3, l2: float = 1e-6, id_dropout: float = 0.3, logq: bool = True,
                  use_ids: bool = True, use_images: bool = True, image_hidden: int = 256, image_dropout: float = 0.0,
-                 validation_share: float = 0.1, patience: int = 3, eval_k: int = 20, seed: int = 0):
+                 validation_share: float = 0.2, patience: int = 3, eval_k: int = 20, seed: int = 0):
         self.factors = factors
         self.loss = loss
         self.epochs = epochs
@@ -113,7 +109,9 @@ class HybridRecommender(Recommender):
         features = self._standardise_fit(item_features, dataset.n_items)
         raw = None if item_features is None else np.asarray(item_features, np.float32)
         self.history_ = []
-        self.prior_alpha_, self.image_weight_ = DEFAULT_PRIOR_ALPHA, 1.0
+        self.prior_alpha_, self.image_weight_, self.profile_weight_ = DEFAULT_PRIOR_ALPHA, 1.0, 0.0
+        self.space_ = (cold_start.ImageSpace.fit(raw, has_image(raw), seed=self.seed) if self.use_images
+                       else cold_start.ImageSpace(np.zeros(0), np.zeros((0, 0))))
         epochs = {"ids": self.epochs, "images": self.epochs}
         if self.validation_share > 0:
             epochs = self._select_epochs(dataset, positives, features, raw)
@@ -126,29 +124,20 @@ class HybridRecommender(Recommender):
         # ever got low ratings must not be scored as if it were new.
         self.warm_items_ = np.zeros(dataset.n_items, dtype=bool)
         self.warm_items_[dataset.interactions["item_idx"].to_numpy()] = True
-        self._export(features, raw)
+        self._export(features, raw, dataset.user_items())
 
     def _fit_prior(self, features, positives, alpha=None):
-        """The image-based popularity prior: ridge regression of log(1 + positives)
-        on image features, over items with interactions and an image.
-
-        Its scale is that of softmax logits (log-probabilities), so it is the
-        bias of an image-only item vector. On posters it carries most of what
-        an image says about engagement (see the README's model notes).
-        """
+        """The image popularity prior (:func:`cold_start.fit_prior`), over items with
+        interactions and an image; returns it for every item."""
         if not self.use_images:
             self.prior_coef_, self.prior_intercept_ = np.zeros(0, np.float32), 0.0
             return np.zeros(len(self.item_ids_), np.float32)
         counts = np.bincount(positives["item_idx"].to_numpy(), minlength=features.shape[0])
-        rows = (counts > 0) & has_image(features)
-        ridge = Ridge(alpha=self.prior_alpha_ if alpha is None else alpha).fit(features[rows], np.log1p(counts[rows]))
-        self.prior_coef_, self.prior_intercept_ = ridge.coef_.astype(np.float32), float(ridge.intercept_)
+        self.prior_coef_, self.prior_intercept_ = cold_start.fit_prior(
+            features, counts, self.prior_alpha_ if alpha is None else alpha)
         return self._prior(features)
 
     def _prior(self, features):
-        """Prior of raw (not standardised) image embeddings: standardising lifts
-        the many near-constant feature dimensions to full weight, which made the
-        ridge fit much noisier on posters."""
         if not self.use_images:
             return np.zeros(len(features), np.float32)
         return (np.asarray(features, np.float32) @ self.prior_coef_ + self.prior_intercept_).astype(np.float32)
@@ -175,10 +164,10 @@ class HybridRecommender(Recommender):
         a seeded ``validation_share`` of items, removed from training here,
         checks how well the image phase ranks items it never saw.
         """
-        rng = np.random.default_rng(self.seed)
-        # drawn like the cold test: among all interacted items, liked or not
+        # drawn like real cold items: among all interacted items, liked or not, those
+        # first seen last where there are timestamps
         interacted = np.unique(dataset.interactions["item_idx"].to_numpy())
-        pseudo_cold = rng.choice(interacted, size=max(1, int(self.validation_share * len(interacted))), replace=False)
+        pseudo_cold = latest_items(first_seen(dataset), interacted, self.validation_share, self.seed)
         is_cold = positives["item_idx"].isin(pseudo_cold).to_numpy()
         held = (temporal_holdout(positives, self.validation_share, min_interactions=5)
                 if "timestamp" in positives else random_holdout(positives, self.validation_share, self.seed))
@@ -202,7 +191,25 @@ class HybridRecommender(Recommender):
             # keep the tower's personal part only if it beats the prior alone on unseen items
             tower = max(r[f"val_ndcg_at_{self.eval_k}"] for r in self.history_ if r["phase"] == "images")
             self.image_weight_ = 1.0 if tower > scores[self.prior_alpha_] else 0.0
+        if self.use_images:
+            self._choose_profile_weight(dataset, net, features, raw, prior, train, checks["images"], pseudo_cold)
         return {"ids": 0, "images": 0} | best
+
+    def _choose_profile_weight(self, dataset, net, features, raw, prior, train, validation, candidates):
+        """The weight of the users' taste profiles against the tower and prior on new
+        items: the one that ranks the held-out items best."""
+        users = np.unique(validation["user_idx"].to_numpy())
+        if len(users) == 0:
+            return
+        u, v = self._vectors(net, features, prior, users, candidates, np.zeros(len(candidates), np.float32),
+                             self.image_weight_)
+        space = self.space_.embed(raw, has_image(raw))
+        profile = cold_start.profiles(space, dataset.with_interactions(train).user_items()[users])
+        ndcg = {w: self._ndcg(cold_start.blend(u @ v.T, profile @ space[candidates].T, w), users, candidates,
+                              validation) for w in cold_start.PROFILE_WEIGHTS}
+        self.profile_weight_ = max(ndcg, key=ndcg.get)
+        self.history_.append({"phase": "profile", "validation": True,
+                              **{f"weight_{w:g}_val_ndcg": v for w, v in ndcg.items()}})
 
     def _validate_prior(self, features, validation, candidates) -> float:
         users = np.unique(validation["user_idx"].to_numpy())
@@ -317,19 +324,11 @@ class HybridRecommender(Recommender):
         if not self.use_images:
             self.image_mean_ = self.image_std_ = np.zeros(0, np.float32)
             return np.zeros((n_items, 1), np.float32)
-        f = np.asarray(item_features, dtype=np.float32)
-        has = has_image(f)
-        ref = f[has] if has.any() else f
-        self.image_mean_ = ref.mean(axis=0)
-        self.image_std_ = ref.std(axis=0) + 1e-6
-        return self._standardise(f)
+        self.image_mean_, self.image_std_ = cold_start.standardiser(item_features)
+        return self._standardise(item_features)
 
     def _standardise(self, f):
-        """Items without an image (all-zero rows) sit at the mean: a neutral image vector."""
-        f = np.asarray(f, dtype=np.float32)
-        out = (f - self.image_mean_) / self.image_std_
-        out[~has_image(f)] = 0.0
-        return out
+        return cold_start.standardise(f, self.image_mean_, self.image_std_)
 
     def _vectors(self, net, features, prior, users, items, id_mask, image_weight=1.0):
         """User and item vectors; items with ``id_mask`` 0 get ``image_weight`` x the
@@ -341,8 +340,9 @@ class HybridRecommender(Recommender):
         v[:, -1] += cold * prior[items]
         return u, v
 
-    def _export(self, features, raw):
-        """Freeze the learned state into plain arrays: scoring is then one matrix product."""
+    def _export(self, features, raw, user_items):
+        """Freeze the learned state into plain arrays: scoring is then one matrix product
+        (layout: :func:`cold_start.with_profiles`)."""
         net = self.net_
         all_items = np.arange(len(self.item_ids_))
         prior = self._prior(raw if raw is not None else features)
@@ -350,35 +350,26 @@ class HybridRecommender(Recommender):
         self.user_vectors_, self.item_vectors_ = self._vectors(
             net, features, prior, users, all_items, self.warm_items_.astype(np.float32), self.image_weight_)
         self.image_scale_, self.image_shift_ = 1.0, 0.0
-        if self.use_ids and self.use_images:
-            _, image_only = self._vectors(net, features, prior, users[:0], all_items,
-                                          np.zeros(len(all_items), np.float32), self.image_weight_)
-            self._calibrate(image_only)
-            cold = ~self.warm_items_
-            self.item_vectors_[cold] = self._rescale(image_only[cold])
-        if self.use_images:
-            self.tower_ = [np.asarray(w) for w in net.image_hidden_layer.get_weights() + net.image_out.get_weights()]
-        else:
-            self.tower_ = []
+        self.tower_ = ([np.asarray(w) for w in net.image_hidden_layer.get_weights() + net.image_out.get_weights()]
+                       if self.use_images else [])
+        if not (self.use_ids and self.use_images):
+            return
+        _, image_only = self._vectors(net, features, prior, users[:0], all_items,
+                                      np.zeros(len(all_items), np.float32), self.image_weight_)
+        self._calibrate(image_only)
+        image_only = cold_start.rescale(image_only, self.image_scale_, self.image_shift_)
+        self.user_vectors_, self.item_vectors_ = cold_start.with_profiles(
+            self.user_vectors_, self.item_vectors_, image_only, self.warm_items_,
+            self.space_.embed(raw, has_image(raw)), user_items, self.profile_weight_, self.seed)
 
     def _calibrate(self, image_only, max_users: int = 500, max_items: int = 2000):
-        """Put image-only scores on the scale of ID scores, so cold and warm items
-        can share one ranking: least squares ``id_score ~ a * image_score + b``
-        over warm items. ``a`` stays positive, so cold items keep their order."""
+        """Put image-only scores on the scale of ID scores (a sample of users and warm items)."""
         rng = np.random.default_rng(self.seed)
         warm = np.flatnonzero(self.warm_items_)
         warm = warm if len(warm) <= max_items else rng.choice(warm, max_items, replace=False)
-        users = rng.permutation(len(self.user_vectors_))[:max_users]
-        id_scores = (self.user_vectors_[users] @ self.item_vectors_[warm].T).ravel()
-        image_scores = (self.user_vectors_[users] @ image_only[warm].T).ravel()
-        if image_scores.std() > 0:
-            a, b = np.polyfit(image_scores, id_scores, 1)
-            self.image_scale_, self.image_shift_ = float(max(a, 1e-3)), float(b)
-
-    def _rescale(self, image_vectors):
-        out = image_vectors * self.image_scale_
-        out[:, -1] += self.image_shift_
-        return out
+        users = self.user_vectors_[rng.permutation(len(self.user_vectors_))[:max_users]]
+        self.image_scale_, self.image_shift_ = cold_start.calibration(users @ self.item_vectors_[warm].T,
+                                                                      users @ image_only[warm].T)
 
     # -- scoring -----------------------------------------------------------------
     def score_index(self, user_idx, item_idx):
@@ -392,7 +383,11 @@ class HybridRecommender(Recommender):
         w1, b1, w2, b2 = self.tower_
         vectors = self.image_weight_ * (np.maximum(self._standardise(features) @ w1 + b1, 0.0) @ w2 + b2)
         vectors[:, -1] += self._prior(features)
-        return self._rescale(vectors).astype(np.float32)
+        vectors = cold_start.rescale(vectors, self.image_scale_, self.image_shift_).astype(np.float32)
+        if self.use_ids:  # the taste-profile block (see _export)
+            space = self.space_.embed(features, has_image(features))
+            vectors = np.hstack([vectors, space, np.ones((len(vectors), 1), np.float32)])
+        return vectors
 
     def add_items(self, item_ids, features: np.ndarray) -> "HybridRecommender":
         """Add new items, scored from their images; ids already known are left as they are."""
@@ -422,7 +417,8 @@ class HybridRecommender(Recommender):
                       user_vectors=self.user_vectors_, item_vectors=self.item_vectors_,
                       warm_items=self.warm_items_, image_mean=self.image_mean_, image_std=self.image_std_,
                       prior_coef=self.prior_coef_, prior_intercept=np.float32(self.prior_intercept_),
-                      image_weight=np.float32(self.image_weight_),
+                      image_weight=np.float32(self.image_weight_), profile_weight=np.float32(self.profile_weight_),
+                      space_mean=self.space_.mean, space_components=self.space_.components,
                       image_calibration=np.array([self.image_scale_, self.image_shift_], np.float32),
                       seen_indptr=seen.indptr, seen_indices=seen.indices,
                       **{f"tower_{k}": w for k, w in enumerate(self.tower_)})
@@ -444,7 +440,8 @@ class HybridRecommender(Recommender):
             model.warm_items_ = a["warm_items"]
             model.image_mean_, model.image_std_ = a["image_mean"], a["image_std"]
             model.prior_coef_, model.prior_intercept_ = a["prior_coef"], float(a["prior_intercept"])
-            model.image_weight_ = float(a["image_weight"])
+            model.image_weight_, model.profile_weight_ = float(a["image_weight"]), float(a["profile_weight"])
+            model.space_ = cold_start.ImageSpace(a["space_mean"], a["space_components"])
             model.image_scale_, model.image_shift_ = map(float, a["image_calibration"])
             model.tower_ = [a[f"tower_{k}"] for k in range(4) if f"tower_{k}" in a]
             model.seen_ = sp.csr_matrix((np.ones(len(a["seen_indices"]), np.float32), a["seen_indices"],

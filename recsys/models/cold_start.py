@@ -1,0 +1,157 @@
+"""Scoring new items: each user's taste profile in image space, blended with the
+hybrid's image tower and prior, and calibrated against the warm items' scores.
+
+A user's profile is the normalised mean image embedding of the items they
+liked; a new item scores the cosine between its embedding and the profile
+(content-kNN, the strongest simple peer on fashion). Raw CNN features
+(ReLU outputs) all point the same way, so cosines are all near 1 and rank
+poorly: the space is centred and reduced with PCA first, fitted on the
+catalog's images (no behaviour), which nearly doubled the cold NDCG@20 of
+the profile on H&M purchases in our runs.
+
+The hybrid blends this with its own image-only scores, by a weight chosen on
+held-out validation items (see :meth:`HybridRecommender._select_epochs`).
+Both sides are standardised per user before blending, so the weight means
+the same on every dataset.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+#: PCA size of the profile space (capped by the number of images)
+PROFILE_DIM = 128
+#: blend weights of the profile tried on validation (0: the hybrid's tower and prior alone)
+PROFILE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 0.9)
+
+
+def has_image(features: np.ndarray) -> np.ndarray:
+    """Rows with an image: an item without a usable photo has an all-zero embedding."""
+    return np.abs(features).sum(axis=1) > 0
+
+
+def standardiser(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean and std over the items that have an image."""
+    f = np.asarray(features, dtype=np.float32)
+    ref = f[has_image(f)] if has_image(f).any() else f
+    return ref.mean(axis=0), ref.std(axis=0) + 1e-6
+
+
+def standardise(features: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Items without an image (all-zero rows) sit at the mean: a neutral image vector."""
+    f = np.asarray(features, dtype=np.float32)
+    out = (f - mean) / std
+    out[~has_image(f)] = 0.0
+    return out
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+class ImageSpace:
+    """Centred, PCA-reduced, unit-length image embeddings (zero for items without an image)."""
+
+    def __init__(self, mean: np.ndarray, components: np.ndarray):
+        self.mean = np.asarray(mean, np.float32)
+        self.components = np.asarray(components, np.float32)
+
+    @classmethod
+    def fit(cls, features: np.ndarray, has_image: np.ndarray, dim: int = PROFILE_DIM, seed: int = 0) -> "ImageSpace":
+        f = np.asarray(features, np.float32)[has_image]
+        mean = f.mean(axis=0)
+        centred = f - mean
+        dim = max(1, min(dim, centred.shape[0] - 1, centred.shape[1]))
+        # randomized SVD: the top directions of a (n_images x d) matrix in a second on a CPU
+        from sklearn.utils.extmath import randomized_svd
+
+        _, _, vt = randomized_svd(centred, dim, random_state=seed)
+        return cls(mean, vt)
+
+    @property
+    def dim(self) -> int:
+        return self.components.shape[0]
+
+    def embed(self, features: np.ndarray, has_image: np.ndarray) -> np.ndarray:
+        out = unit_rows((np.asarray(features, np.float32) - self.mean) @ self.components.T)
+        out[~np.asarray(has_image, bool)] = 0.0
+        return out
+
+
+def profiles(item_embeddings: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+    """Each user's profile: the normalised mean embedding of their items (zero with none)."""
+    return unit_rows(np.asarray(user_items @ item_embeddings))
+
+
+def per_user_std(scores: np.ndarray) -> np.ndarray:
+    return scores.std(axis=1) + 1e-9
+
+
+def blend(hybrid_scores: np.ndarray, profile_scores: np.ndarray, weight: float) -> np.ndarray:
+    """``(1 - weight) z(hybrid) + weight z(profile)``, each standardised per user (row)."""
+    def z(s):
+        return (s - s.mean(axis=1, keepdims=True)) / per_user_std(s)[:, None]
+    return (1.0 - weight) * z(hybrid_scores) + weight * z(profile_scores)
+
+
+def profile_coefficients(hybrid_scores: np.ndarray, profile_scores: np.ndarray, weight: float):
+    """Per-user ``(scale, shift)`` so that ``hybrid + scale * (profile - shift)`` ranks as
+    :func:`blend` does and keeps the hybrid's scale, with the profile part centred
+    (so new items do not all gain or lose against warm ones). Both score
+    matrices are one user's scores over a sample of image-only items per row."""
+    if weight <= 0:
+        n = len(hybrid_scores)
+        return np.zeros(n, np.float32), np.zeros(n, np.float32)
+    scale = weight / (1.0 - weight) * per_user_std(hybrid_scores) / per_user_std(profile_scores)
+    return scale.astype(np.float32), profile_scores.mean(axis=1).astype(np.float32)
+
+
+def calibration(id_scores: np.ndarray, image_scores: np.ndarray) -> tuple[float, float]:
+    """``(a, b)`` of the least squares ``id_score ~ a * image_score + b`` over warm
+    items, so new and known items can share one ranking. ``a`` stays positive,
+    so new items keep their order; ``(1, 0)`` when image scores are constant."""
+    if image_scores.std() == 0:
+        return 1.0, 0.0
+    a, b = np.polyfit(image_scores.ravel(), id_scores.ravel(), 1)
+    return float(max(a, 1e-3)), float(b)
+
+
+def rescale(item_vectors: np.ndarray, scale: float, shift: float) -> np.ndarray:
+    """Image-only item vectors ``[v, bias]`` on the ID scale: ``a * v``, bias ``+ b``."""
+    out = item_vectors * scale
+    out[:, -1] += shift
+    return out
+
+
+def fit_prior(features: np.ndarray, positives_per_item: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
+    """The image popularity prior: ridge regression of log(1 + positives) on raw
+    image embeddings, over items with positives and an image; ``(coef, intercept)``.
+
+    Its scale is that of softmax logits (log-probabilities), so it is the bias
+    of an image-only item vector. Raw, not standardised, embeddings: standardising
+    lifts the many near-constant feature dimensions to full weight, which made
+    the fit much noisier on posters.
+    """
+    from sklearn.linear_model import Ridge
+
+    features = np.asarray(features, np.float32)
+    rows = (positives_per_item > 0) & has_image(features)
+    ridge = Ridge(alpha=alpha).fit(features[rows], np.log1p(positives_per_item[rows]))
+    return ridge.coef_.astype(np.float32), float(ridge.intercept_)
+
+
+def with_profiles(user_vectors, item_vectors, image_only, warm, space, user_items, weight, seed=0, sample=2000):
+    """Append the taste-profile block to exported vectors.
+
+    Users ``[u, s_u * profile_u, -s_u * m_u]``; warm items ``[v, 0, 0]``;
+    other items ``[image_only, e_i, 1]`` (``e_i`` in the profile ``space``),
+    with ``(s_u, m_u)`` from :func:`profile_coefficients` over a sample of items.
+    """
+    profile = profiles(space, user_items)
+    rows = np.random.default_rng(seed).permutation(np.flatnonzero(has_image(space)))[:sample]
+    scale, shift = profile_coefficients(user_vectors @ image_only[rows].T, profile @ space[rows].T, weight)
+    users = np.hstack([user_vectors, profile * scale[:, None], -(scale * shift)[:, None]])
+    cold = np.hstack([image_only, space, np.ones((len(space), 1), np.float32)])
+    known = np.hstack([item_vectors, np.zeros((len(item_vectors), space.shape[1] + 1), np.float32)])
+    return users, np.where(np.asarray(warm, bool)[:, None], known, cold).astype(np.float32)
