@@ -127,3 +127,11 @@ def test_bad_parameters_are_named(shop):
         HybridRecommender().fit(dataset)
     with pytest.raises(ValueError, match="one row per catalog item"):
         HybridRecommender().fit(dataset, features[:5])
+
+
+def test_new_item_vectors_equal_the_exported_cold_vectors(shop):
+    # add_items and the fitted catalog score a photo the same way (tower, prior, calibration, profile block)
+    dataset, _, features, model = shop
+    cold = np.flatnonzero(~model.warm_items_ & (np.abs(features).sum(axis=1) > 0))
+    assert len(cold) > 0
+    assert np.allclose(model.image_item_vectors(features[cold]), model.item_vectors_[cold], atol=1e-5)

@@ -161,8 +161,9 @@ class HybridRecommender(Recommender):
         """Early stopping on held-back data; returns the best epoch count per phase.
 
         Each user's latest ``validation_share`` of positives checks the ID phase;
-        a seeded ``validation_share`` of items, removed from training here,
-        checks how well the image phase ranks items it never saw.
+        a ``validation_share`` of items drawn like real cold items, removed from
+        training here, checks how well the image phase (and the taste-profile
+        blend) ranks items it never saw.
         """
         # drawn like real cold items: among all interacted items, liked or not, those
         # first seen last where there are timestamps
