@@ -33,9 +33,9 @@ def log_embeddings(item_ids, vectors, has_image) -> None:
 
 def log_training(model) -> None:
     tracking.log_history(model.history_)
-    mlflow.log_metrics({"best_epochs_ids": model.best_epochs_["ids"],
-                        "best_epochs_images": model.best_epochs_["images"],
-                        "image_taste_weight": model.image_weight_, "image_prior_alpha": model.prior_alpha_})
+    mlflow.log_metrics({f"best_epochs_{phase}": n for phase, n in model.best_epochs_.items()}
+                       | {"image_taste_weight": model.image_weight_, "image_prior_alpha": model.prior_alpha_,
+                          "taste_profile_weight": model.profile_weight_})
     log_figure(reports.training_curves(model.history_), "plots/training_curves.png")
 
 

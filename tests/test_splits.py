@@ -137,3 +137,16 @@ def test_cutoff_split_leaks_nothing_on_hm_fashion():
     _check_no_leak(ds, split, cutoff_time(ds.interactions["timestamp"].to_numpy(), last="8w"))
     # in fashion most of what is bought after the cutoff is new
     assert len(split.cold_test) > len(split.warm_test) > 100
+
+
+def test_cutoff_split_from_a_config_file(demo, tmp_path):
+    import dataclasses
+
+    from pipelines.config import load_config
+
+    (tmp_path / "c.yaml").write_text("split: {kind: cutoff, last: 6w}\n")
+    split = make_split(demo, **dataclasses.asdict(load_config(tmp_path / "c.yaml").split))
+    assert split.train.interactions["timestamp"].max() < demo.interactions["timestamp"].max() - 6 * 7 * 86400 + 1
+    (tmp_path / "bad.yaml").write_text("split: {kind: future}\n")
+    with pytest.raises(ValueError, match="split `kind` must be one of"):
+        make_split(demo, **dataclasses.asdict(load_config(tmp_path / "bad.yaml").split))

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-#: PCA size of the profile space (capped by the number of images)
-PROFILE_DIM = 128
+#: size of the profile space, and of the principal directions its trained head starts from
+PROFILE_DIM, TASTE_INPUT_DIM = 128, 256
 #: blend weights of the profile tried on validation (0: the hybrid's tower and prior alone)
 PROFILE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 0.9)
 
@@ -51,23 +51,13 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
 
 
 class ImageSpace:
-    """Centred, PCA-reduced, unit-length image embeddings (zero for items without an image)."""
+    """Unit-length image embeddings ``unit((f - mean) @ components.T)``, zero for
+    items without an image: the centred principal directions of the CNN
+    features, or a head trained on behaviour from them (:func:`fit_space`)."""
 
     def __init__(self, mean: np.ndarray, components: np.ndarray):
         self.mean = np.asarray(mean, np.float32)
         self.components = np.asarray(components, np.float32)
-
-    @classmethod
-    def fit(cls, features: np.ndarray, has_image: np.ndarray, dim: int = PROFILE_DIM, seed: int = 0) -> "ImageSpace":
-        f = np.asarray(features, np.float32)[has_image]
-        mean = f.mean(axis=0)
-        centred = f - mean
-        dim = max(1, min(dim, centred.shape[0] - 1, centred.shape[1]))
-        # randomized SVD: the top directions of a (n_images x d) matrix in a second on a CPU
-        from sklearn.utils.extmath import randomized_svd
-
-        _, _, vt = randomized_svd(centred, dim, random_state=seed)
-        return cls(mean, vt)
 
     @property
     def dim(self) -> int:
@@ -77,6 +67,31 @@ class ImageSpace:
         out = unit_rows((np.asarray(features, np.float32) - self.mean) @ self.components.T)
         out[~np.asarray(has_image, bool)] = 0.0
         return out
+
+
+def fit_space(features: np.ndarray, has_image: np.ndarray, user_items: sp.csr_matrix | None = None,
+              epochs: int = 0, held: np.ndarray | None = None, seed: int = 0):
+    """The profile space: PCA of the centred features (fitted on the catalog's images,
+    no behaviour), then, with ``epochs``, a head trained on ``user_items`` from it
+    (:func:`recsys.vision.taste.train_taste_head`; ``held`` items stop it early).
+
+    Returns ``(ImageSpace, best_epoch, history)``.
+    """
+    from sklearn.utils.extmath import randomized_svd
+
+    f = np.asarray(features, np.float32)
+    mean = f[has_image].mean(axis=0)
+    rank = max(1, min(TASTE_INPUT_DIM, int(has_image.sum()) - 1, f.shape[1]))
+    _, _, basis = randomized_svd(f[has_image] - mean, rank, random_state=seed)
+    kernel = np.eye(rank, min(PROFILE_DIM, rank), dtype=np.float32)  # starts as the top PROFILE_DIM directions
+    best, history = 0, []
+    if epochs > 0 and user_items is not None:
+        from recsys.vision.taste import train_taste_head
+
+        inputs = ((f - mean) @ basis.T).astype(np.float32)
+        inputs[~has_image] = 0.0
+        kernel, best, history = train_taste_head(inputs, kernel, user_items, epochs, held, seed=seed)
+    return ImageSpace(mean, kernel.T @ basis), best, history
 
 
 def profiles(item_embeddings: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:

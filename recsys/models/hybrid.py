@@ -21,7 +21,7 @@ from recsys.evaluation.splits import first_seen, latest_items, random_holdout, t
 from recsys.models import cold_start
 from recsys.models.cold_start import has_image
 from recsys.models.base import Recommender
-from recsys.models.hybrid_net import HybridNet
+from recsys.models.hybrid_net import HybridNet, make_train_step
 from recsys.scoring import mask_seen, top_k
 
 LOSSES = ("softmax", "bpr")
@@ -53,6 +53,9 @@ class HybridRecommender(Recommender):
         positives for the ID phase, a share of items for the image phase);
         the model is then retrained on everything for those epochs. 0 trains
         for ``epochs`` without checking.
+    taste_epochs : int
+        Ceiling for training the CNN's projection head on behaviour (the taste
+        profile space of new items, :mod:`recsys.vision.taste`); 0 keeps it untrained.
     seed : int
         Makes a run repeatable.
     """
@@ -62,7 +65,8 @@ class HybridRecommender(Recommender):
     def __init__(self, factors: int = 64, loss: str = "softmax", epochs: int = 40, batch_size: int = 512,
                  learning_rate: float = 2e-3, l2: float = 1e-6, id_dropout: float = 0.3, logq: bool = True,
                  use_ids: bool = True, use_images: bool = True, image_hidden: int = 256, image_dropout: float = 0.0,
-                 validation_share: float = 0.2, patience: int = 3, eval_k: int = 20, seed: int = 0):
+                 validation_share: float = 0.2, patience: int = 3, eval_k: int = 20, taste_epochs: int = 20,
+                 seed: int = 0):
         self.factors = factors
         self.loss = loss
         self.epochs = epochs
@@ -78,6 +82,7 @@ class HybridRecommender(Recommender):
         self.validation_share = validation_share
         self.patience = patience
         self.eval_k = eval_k
+        self.taste_epochs = taste_epochs
         self.seed = seed
 
     def get_params(self) -> dict:
@@ -110,13 +115,12 @@ class HybridRecommender(Recommender):
         raw = None if item_features is None else np.asarray(item_features, np.float32)
         self.history_ = []
         self.prior_alpha_, self.image_weight_, self.profile_weight_ = DEFAULT_PRIOR_ALPHA, 1.0, 0.0
-        self.space_ = (cold_start.ImageSpace.fit(raw, has_image(raw), seed=self.seed) if self.use_images
-                       else cold_start.ImageSpace(np.zeros(0), np.zeros((0, 0))))
-        epochs = {"ids": self.epochs, "images": self.epochs}
+        epochs = {"ids": self.epochs, "images": self.epochs, "taste": self.taste_epochs}
         if self.validation_share > 0:
             epochs = self._select_epochs(dataset, positives, features, raw)
         self.best_epochs_ = epochs
         prior = self._fit_prior(raw, positives)
+        self.space_ = self._fit_space(raw, dataset.user_items(), epochs["taste"])[0]
         self.net_ = self._new_net(dataset, features)
         for phase in self._phases():
             self._train_phase(self.net_, phase, positives, features, prior, epochs[phase])
@@ -193,10 +197,22 @@ class HybridRecommender(Recommender):
             tower = max(r[f"val_ndcg_at_{self.eval_k}"] for r in self.history_ if r["phase"] == "images")
             self.image_weight_ = 1.0 if tower > scores[self.prior_alpha_] else 0.0
         if self.use_images:
-            self._choose_profile_weight(dataset, net, features, raw, prior, train, checks["images"], pseudo_cold)
-        return {"ids": 0, "images": 0} | best
+            # the head trains on the training positives and stops on those of the pseudo-cold items
+            space, best["taste"], history = self._fit_space(
+                raw, dataset.with_interactions(positives[~held]).user_items(), self.taste_epochs, pseudo_cold)
+            train_items = dataset.with_interactions(train).user_items()
+            self.history_ += [{"phase": "taste", "validation": True, "untrained_val_ndcg": r["val_ndcg"]}
+                              if r["epoch"] == 0 else {"phase": "taste", "validation": True, **r} for r in history]
+            self._choose_profile_weight(net, features, raw, prior, space, train_items, checks["images"], pseudo_cold)
+        return {"ids": 0, "images": 0, "taste": 0} | best
 
-    def _choose_profile_weight(self, dataset, net, features, raw, prior, train, validation, candidates):
+    def _fit_space(self, raw, user_items, epochs, held=None):
+        """The taste-profile space: the CNN's trained head (:func:`cold_start.fit_space`)."""
+        if not self.use_images:
+            return cold_start.ImageSpace(np.zeros(0), np.zeros((0, 0))), 0, []
+        return cold_start.fit_space(raw, has_image(raw), user_items, epochs, held, self.seed)
+
+    def _choose_profile_weight(self, net, features, raw, prior, space, train_items, validation, candidates):
         """The weight of the users' taste profiles against the tower and prior on new
         items: the one that ranks the held-out items best."""
         users = np.unique(validation["user_idx"].to_numpy())
@@ -204,8 +220,8 @@ class HybridRecommender(Recommender):
             return
         u, v = self._vectors(net, features, prior, users, candidates, np.zeros(len(candidates), np.float32),
                              self.image_weight_)
-        space = self.space_.embed(raw, has_image(raw))
-        profile = cold_start.profiles(space, dataset.with_interactions(train).user_items()[users])
+        space = space.embed(raw, has_image(raw))
+        profile = cold_start.profiles(space, train_items[users])
         ndcg = {w: self._ndcg(cold_start.blend(u @ v.T, profile @ space[candidates].T, w), users, candidates,
                               validation) for w in cold_start.PROFILE_WEIGHTS}
         self.profile_weight_ = max(ndcg, key=ndcg.get)
@@ -235,8 +251,8 @@ class HybridRecommender(Recommender):
             variables = net.image_variables() + ([] if self.use_ids else net.user_factors.trainable_variables)
             drop = 1.0
         log_q = np.log(np.bincount(items, minlength=n_items) / len(items) + 1e-12).astype(np.float32)
-        step = self._make_step(net, keras.optimizers.Adam(self.learning_rate), variables,
-                               tf.constant(features), tf.constant(log_q), tf.constant(prior))
+        step = make_train_step(net, keras.optimizers.Adam(self.learning_rate), variables,
+                               tf.constant(features), tf.constant(log_q), tf.constant(prior), self.loss, self.logq)
         check = None
         if validation is not None:
             seen = sp.csr_matrix((np.ones(len(users), np.float32), (users, items)), shape=(net.n_users, n_items))
@@ -270,38 +286,6 @@ class HybridRecommender(Recommender):
         if best_weights is not None:
             net.set_weights(best_weights)
         return best_epoch
-
-    def _make_step(self, net, optimizer, variables, feature_table, log_q, prior):
-        loss_name, logq = self.loss, self.logq
-
-        def item_vectors(items, keep):
-            v = net.item_vectors(items, tf.gather(feature_table, items), keep, training=True)
-            bias = ((1.0 - keep) * tf.gather(prior, items))[:, None]  # image-only vectors get the prior
-            return v + tf.concat([tf.zeros_like(v[:, :-1]), bias], axis=1)
-
-        @tf.function(reduce_retracing=True)
-        def step(users, items, keep, negatives):
-            with tf.GradientTape() as tape:
-                u = net.user_vectors(users)
-                v = item_vectors(items, keep)
-                if loss_name == "softmax":
-                    logits = tf.matmul(u, v, transpose_b=True)
-                    if logq:  # in-batch negatives are drawn by popularity: undo that bias
-                        logits -= tf.gather(log_q, items)[None, :]
-                    # the same item elsewhere in the batch is not a negative
-                    same = tf.equal(items[:, None], items[None, :]) & ~tf.eye(tf.shape(items)[0], dtype=tf.bool)
-                    logits = tf.where(same, tf.fill(tf.shape(logits), -1e9), logits)
-                    labels = tf.range(tf.shape(items)[0])
-                    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-                else:
-                    n = item_vectors(negatives, keep)
-                    loss = tf.reduce_mean(tf.nn.softplus(-tf.reduce_sum(u * (v - n), axis=1)))
-                loss += tf.add_n(net.losses) if net.losses else 0.0
-            grads = tape.gradient(loss, variables)
-            optimizer.apply_gradients(zip(grads, variables))
-            return loss
-
-        return step
 
     def _validate(self, net, features, prior, validation, candidates, seen, id_mask) -> float:
         users = np.unique(validation["user_idx"].to_numpy())

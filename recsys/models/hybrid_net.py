@@ -18,6 +18,7 @@ the README).
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -87,3 +88,37 @@ class HybridNet(keras.Model):
                 "image_dim": self.image_dim, "factors": self.factors, "image_hidden": self.image_hidden,
                 "image_dropout": self.image_dropout,
                 "use_ids": self.use_ids, "use_images": self.use_images, "l2": self.l2, "seed": self.seed}
+
+
+def make_train_step(net, optimizer, variables, feature_table, log_q, prior, loss_name: str, logq: bool):
+    """One compiled training step of :class:`HybridNet` over ``variables``: sampled
+    softmax over in-batch negatives (log-Q corrected) or BPR; returns the loss."""
+
+    def item_vectors(items, keep):
+        v = net.item_vectors(items, tf.gather(feature_table, items), keep, training=True)
+        bias = ((1.0 - keep) * tf.gather(prior, items))[:, None]  # image-only vectors get the prior
+        return v + tf.concat([tf.zeros_like(v[:, :-1]), bias], axis=1)
+
+    @tf.function(reduce_retracing=True)
+    def step(users, items, keep, negatives):
+        with tf.GradientTape() as tape:
+            u = net.user_vectors(users)
+            v = item_vectors(items, keep)
+            if loss_name == "softmax":
+                logits = tf.matmul(u, v, transpose_b=True)
+                if logq:  # in-batch negatives are drawn by popularity: undo that bias
+                    logits -= tf.gather(log_q, items)[None, :]
+                # the same item elsewhere in the batch is not a negative
+                same = tf.equal(items[:, None], items[None, :]) & ~tf.eye(tf.shape(items)[0], dtype=tf.bool)
+                logits = tf.where(same, tf.fill(tf.shape(logits), -1e9), logits)
+                labels = tf.range(tf.shape(items)[0])
+                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+            else:
+                n = item_vectors(negatives, keep)
+                loss = tf.reduce_mean(tf.nn.softplus(-tf.reduce_sum(u * (v - n), axis=1)))
+            loss += tf.add_n(net.losses) if net.losses else 0.0
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        return loss
+
+    return step
