@@ -42,21 +42,6 @@ class ImplicitALS(_FactorModel):
         self.item_vectors_[cold] = 0.0  # never trained: random init would be noise, not knowledge
 
 
-class ImplicitBPR(ImplicitALS):
-    name = "implicit_bpr"
-
-    def __init__(self, factors=64, learning_rate=0.01, regularization=0.01, iterations=100, seed=0):
-        self.factors, self.learning_rate, self.regularization, self.iterations, self.seed = \
-            factors, learning_rate, regularization, iterations, seed
-
-    def _model(self):
-        from implicit.cpu.bpr import BayesianPersonalizedRanking
-
-        return BayesianPersonalizedRanking(factors=self.factors, learning_rate=self.learning_rate,
-                                           regularization=self.regularization, iterations=self.iterations,
-                                           random_state=self.seed)
-
-
 class CornacVBPR(_FactorModel):
     """VBPR (He & McAuley 2016) from Cornac, fed the same image features."""
 

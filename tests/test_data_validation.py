@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -10,9 +12,11 @@ from pipelines.cli import main
 from pipelines.validate import format_report, validate
 from recsys.data import DataError, ImageError, load_dataset, load_rgb
 from recsys.data import images as im
-from tests.conftest import write_dataset, write_image
+from tests.conftest import REPO, write_dataset, write_image
 
 GOOD = "user_id,item_id,rating,timestamp\nu1,A,5,100\nu1,B,3,200\nu2,A,4,300\n"
+#: the committed example dataset (data/README.md): the contract as a user copies it
+EXAMPLE = REPO / "data" / "example-shop"
 
 
 def fails(tmp_path, capsys, match: str):
@@ -23,6 +27,24 @@ def fails(tmp_path, capsys, match: str):
     assert "Traceback" not in err
     assert match in err, err
     return err
+
+
+def test_example_shop_validates_with_zero_problems(capsys):
+    assert main(["data", "validate", str(EXAMPLE)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"problems found\s+0\n", out), out
+    assert re.search(r"with a usable image\s+36\n", out), out
+
+
+def test_example_shop_follows_the_data_contract():
+    ds = load_dataset(EXAMPLE)
+    assert (ds.n_users, ds.n_items, len(ds.interactions)) == (12, 36, 72)
+    assert ds.item_ids[0] == "0100"  # leading zero kept as written
+    assert ds.positive_mask.sum() == (ds.interactions["rating"] >= 4).sum() == 60
+    # each user's positives share one colour, the known answer
+    liked = ds.positives().merge(ds.items[["item_id", "colour"]], on="item_id")
+    assert (liked.groupby("user_id")["colour"].nunique() == 1).all()
+    assert ds.interactions["timestamp"].min() >= 1.7e9
 
 
 def test_good_dataset_loads_with_exact_ids(tmp_path):
