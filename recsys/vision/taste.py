@@ -43,7 +43,7 @@ def profile_ndcg(embeddings: np.ndarray, train: sp.csr_matrix, held: sp.csr_matr
 
 
 def train_taste_head(inputs: np.ndarray, kernel: np.ndarray, user_items: sp.csr_matrix, epochs: int,
-                     held: np.ndarray | None = None, patience: int = 3, seed: int = 0, progress=None):
+                     held: np.ndarray | None = None, patience: int = 3, seed: int = 0):
     """Train the linear head ``unit(inputs @ kernel)`` on behaviour (no bias: on
     these small-scale inputs a bias soon outweighs them and every item looks alike).
 
@@ -58,13 +58,10 @@ def train_taste_head(inputs: np.ndarray, kernel: np.ndarray, user_items: sp.csr_
     held : int array, optional
         Items whose positives are kept out and stop training early (the best
         epoch's head is kept); without it, exactly ``epochs`` epochs.
-    progress : callable(str), optional
-        Receives one line per epoch.
 
     Returns ``(kernel, best_epoch, history)``; ``best_epoch`` 0 means the
     starting head ranked the held-out items best.
     """
-    keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     has = np.abs(inputs).sum(axis=1) > 0
     is_held = np.zeros(inputs.shape[0], bool)
@@ -121,9 +118,6 @@ def train_taste_head(inputs: np.ndarray, kernel: np.ndarray, user_items: sp.csr_
         losses = [float(step(*batch(order[i:i + BATCH_SIZE]))) for i in range(0, len(order), BATCH_SIZE)]
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_ndcg": score(),
                         "seconds": time.perf_counter() - started})
-        if progress is not None:
-            progress(f"taste head epoch {epoch}: loss {history[-1]['loss']:.4f}, "
-                     f"held-out NDCG@20 {history[-1]['val_ndcg']:.4f}")
         if check is None or history[-1]["val_ndcg"] > best[0]:
             best = (history[-1]["val_ndcg"], w.numpy(), epoch)
         elif epoch - best[2] >= patience:
