@@ -57,7 +57,7 @@ def models(seed: int) -> dict:
     return out
 
 
-def datasets(names, store):
+def datasets(names):
     mobilenet = ImageEncoder(EncoderConfig("mobilenet_v2", image_size=128, weights=str(MOBILENET_WEIGHTS)))
     for name in names:
         if name == "movielens-posters":
@@ -84,7 +84,7 @@ def main():
     tracking.connect("benchmarks")
     summary = []
     with tracking.start_run("benchmark", run_name="cold_start"):
-        for name, dataset, encoder, split_of in datasets(args.datasets.split(","), args.store):
+        for name, dataset, encoder, split_of in datasets(args.datasets.split(",")):
             embedded = embed_dataset(dataset, encoder, store_dir=args.store, progress=True)
             runs = []
             for seed in (seeds if name != "hm-fashion" else seeds[:1]):

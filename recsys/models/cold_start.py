@@ -36,7 +36,8 @@ def has_image(features: np.ndarray) -> np.ndarray:
 def standardiser(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-dimension mean and std over the items that have an image."""
     f = np.asarray(features, dtype=np.float32)
-    ref = f[has_image(f)] if has_image(f).any() else f
+    has = has_image(f)
+    ref = f[has] if has.any() else f
     return ref.mean(axis=0), ref.std(axis=0) + 1e-6
 
 

@@ -120,7 +120,8 @@ class HybridRecommender(Recommender):
             epochs = self._select_epochs(dataset, positives, features, raw)
         self.best_epochs_ = epochs
         prior = self._fit_prior(raw, positives)
-        self.space_ = self._fit_space(raw, dataset.user_items(), epochs["taste"])[0]
+        liked = dataset.user_items()
+        self.space_ = self._fit_space(raw, liked, epochs["taste"])[0]
         self.net_ = self._new_net(dataset, features)
         for phase in self._phases():
             self._train_phase(self.net_, phase, positives, features, prior, epochs[phase])
@@ -128,7 +129,7 @@ class HybridRecommender(Recommender):
         # ever got low ratings must not be scored as if it were new.
         self.warm_items_ = np.zeros(dataset.n_items, dtype=bool)
         self.warm_items_[dataset.interactions["item_idx"].to_numpy()] = True
-        self._export(features, raw, dataset.user_items())
+        self._export(features, raw, liked)
 
     def _fit_prior(self, features, positives, alpha=None):
         """The image popularity prior (:func:`cold_start.fit_prior`), over items with
@@ -196,7 +197,7 @@ class HybridRecommender(Recommender):
             # keep the tower's personal part only if it beats the prior alone on unseen items
             tower = max(r[f"val_ndcg_at_{self.eval_k}"] for r in self.history_ if r["phase"] == "images")
             self.image_weight_ = 1.0 if tower > scores[self.prior_alpha_] else 0.0
-        if self.use_images:
+        if self.use_images and self.use_ids:
             # the head trains on the training positives and stops on those of the pseudo-cold items
             space, best["taste"], history = self._fit_space(
                 raw, dataset.with_interactions(positives[~held]).user_items(), self.taste_epochs, pseudo_cold)
@@ -207,8 +208,9 @@ class HybridRecommender(Recommender):
         return {"ids": 0, "images": 0, "taste": 0} | best
 
     def _fit_space(self, raw, user_items, epochs, held=None):
-        """The taste-profile space: the CNN's trained head (:func:`cold_start.fit_space`)."""
-        if not self.use_images:
+        """The taste-profile space: the CNN's trained head (:func:`cold_start.fit_space`).
+        Only the hybrid (ids and images) scores new items with it (:meth:`_export`)."""
+        if not (self.use_images and self.use_ids):
             return cold_start.ImageSpace(np.zeros(0), np.zeros((0, 0))), 0, []
         return cold_start.fit_space(raw, has_image(raw), user_items, epochs, held, self.seed)
 
