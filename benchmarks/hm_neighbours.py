@@ -62,7 +62,7 @@ def main():
     rows.append(("random embeddings", neighbour_agreement(rand, labels, ids), time.perf_counter() - start))
 
     print(f"\nH&M articles: {dataset.n_items} items, {len(set(labels))} product types")
-    print("share of each item's 10 nearest neighbours (cosine) with the same product_type_name\n")
+    print("share of each item's 10 nearest neighbours (centred cosine) with the same product_type_name\n")
     print(f"{'embedding':38s} {'agreement':>9s} {'vs random':>9s} {'seconds':>8s}")
     for name, score, seconds in rows:
         print(f"{name:38s} {score:9.3f} {score / rows[2][1]:8.1f}x {seconds:8.1f}")

@@ -5,25 +5,26 @@ from __future__ import annotations
 
 import importlib.util
 import warnings
+from urllib.parse import urlparse
 
 import mlflow
 import numpy as np
 
-from pipelines.common import check_writable, read_ids
+from pipelines.common import add_overwrite_argument, check_writable, local_model, read_ids
 from pipelines.recommend import add_candidates
 from recsys import tracking
 from recsys.batch import DEFAULT_CHUNK, batch_recommend, exclusion_mask
-from recsys.bundle import ModelBundle
 
 
 def add_arguments(parser):
     parser.add_argument("model", help="model directory, runs:/RUN_ID/model or models:/NAME@ALIAS")
     parser.add_argument("--out", required=True, help="output folder of Parquet parts (user_id, rank, item_id, score)")
+    add_overwrite_argument(parser)
     parser.add_argument("--users", default=None, help="CSV or Parquet with a user_id column (default: every user)")
-    parser.add_argument("--k", type=int, default=20)
+    parser.add_argument("--k", type=int, default=20, help="items per user")
     parser.add_argument("--candidates", default=None, help="items table: an allow-list; new items are embedded")
     parser.add_argument("--exclude-where", action="append", default=[], metavar="COLUMN=VALUE",
-                        help="leave out items whose metadata COLUMN equals VALUE (repeatable)")
+                        help="leave out items whose metadata COLUMN equals VALUE (repeatable; default none)")
     parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="users scored per block (bounds memory)")
     parser.add_argument("--engine", choices=("local", "spark"), default="local",
                         help="local: this machine; spark: user partitions on Spark (needs the `spark` extra)")
@@ -47,10 +48,14 @@ def run(args) -> int:
     conditions = parse_conditions(args.exclude_where)
     if args.k < 1 or args.chunk < 1:
         raise ValueError(f"--k and --chunk must be >= 1, got {args.k} and {args.chunk}")
-    check_writable(args.out)
+    out = urlparse(args.out)
+    if out.scheme in ("", "file"):  # hdfs:// and s3a:// are Spark's to write
+        check_writable(out.path, args.overwrite, inputs=[args.users, args.candidates, local_model(args.model)])
     if args.engine == "spark" and importlib.util.find_spec("pyspark") is None:
         raise ValueError("--engine spark needs pyspark: pip install 'recsys[spark]'")
     tracking.connect(args.experiment)
+    from recsys.bundle import ModelBundle
+
     bundle = ModelBundle.load(tracking.resolve_model_dir(args.model))
     model = bundle.model
     users = read_ids(args.users, "user_id") if args.users else None
@@ -72,10 +77,10 @@ def run(args) -> int:
             from recsys.spark import spark_batch_recommend
 
             stats = spark_batch_recommend(model, args.out, users, k=args.k, allowed=allowed, chunk=args.chunk,
-                                          spark=spark, partitions=args.partitions)
+                                          spark=spark, partitions=args.partitions, overwrite=args.overwrite)
         else:
             stats = batch_recommend(model, args.out, users, k=args.k, allowed=allowed, chunk=args.chunk,
-                                    progress=True)
+                                    progress=True, overwrite=args.overwrite)
         mlflow.log_metrics({"users": stats.users, "rows": stats.rows, "seconds": stats.seconds,
                             "users_per_second": stats.users_per_second})
     print(f"Wrote {stats.rows:,} rows for {stats.users:,} users in {stats.parts} part(s) to {args.out} "

@@ -7,15 +7,17 @@ from pathlib import Path
 import pandas as pd
 
 from recsys.data import tables
-from recsys.vision import ImageEncoder, embed_dataset
+from recsys.io import check_output
 
 
 #: skipped items listed one by one; the rest are counted
 MAX_SKIPPED_SHOWN = 20
 
 
-def embed_with_report(dataset, encoder: ImageEncoder, store: str, batch_size: int = 64):
-    """Embed a dataset's images (reusing the store) and print the summary."""
+def embed_with_report(dataset, encoder, store: str, batch_size: int = 64):
+    """Embed a dataset's images (reusing the store) with an ``ImageEncoder`` and print the summary."""
+    from recsys.vision import embed_dataset
+
     print(f"Embedding {dataset.n_items:,} items of {dataset.name} with {encoder.config.name} "
           f"({encoder.image_size}px, {encoder.dim}-d, fingerprint {encoder.fingerprint()})")
     result = embed_dataset(dataset, encoder, store_dir=store, batch_size=batch_size, progress=True)
@@ -52,8 +54,15 @@ def read_items(path: str | Path) -> pd.DataFrame:
     return items
 
 
-def check_writable(out: str | Path) -> None:
-    """Fail before a long job, not after it, when the output cannot be written."""
+def add_overwrite_argument(parser) -> None:
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the output path even if recsys did not write it (default: refuse)")
+
+
+def check_writable(out: str | Path, overwrite: bool = False, inputs=()) -> None:
+    """Fail before a long job, not after it, when the output must not or cannot be
+    written: see :func:`recsys.io.check_output`."""
+    check_output(out, overwrite, inputs)
     parent = Path(out).resolve().parent
     while not parent.exists():
         parent = parent.parent
@@ -63,3 +72,8 @@ def check_writable(out: str | Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise ValueError(f"{out}: cannot write there ({exc.strerror})") from None
+
+
+def local_model(model: str) -> str | None:
+    """A model argument's folder when it is one (not a ``runs:/`` or ``models:/`` URI)."""
+    return None if model.startswith(("runs:/", "models:/")) else model

@@ -15,11 +15,15 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from recsys.models import HybridRecommender
-from recsys.vision import EncoderConfig
+from recsys.vision.config import EncoderConfig
 from recsys.vision.store import DEFAULT_STORE
 
-HYBRID_PARAMS = tuple(HybridRecommender().get_params())
+
+def hybrid_defaults() -> dict:
+    """The hybrid's hyperparameters and their defaults (loads TensorFlow, so only when needed)."""
+    from recsys.models.hybrid import HybridRecommender
+
+    return HybridRecommender().get_params()
 
 
 @dataclass(frozen=True)
@@ -47,17 +51,20 @@ class RunConfig:
     store: str = str(DEFAULT_STORE)
 
     def __post_init__(self):
-        unknown = sorted(set(self.model) - set(HYBRID_PARAMS))
+        known = hybrid_defaults() if self.model else {}
+        unknown = sorted(set(self.model) - set(known))
         if unknown:
-            raise ValueError(f"config [model]: unknown key(s) {unknown}; expected some of {list(HYBRID_PARAMS)}")
+            raise ValueError(f"config [model]: unknown key(s) {unknown}; expected some of {list(known)}")
         if not self.ks or min(self.ks) < 1:
             raise ValueError(f"config `ks` must be a non-empty list of integers >= 1, got {list(self.ks)}")
 
-    def hybrid(self, **overrides) -> HybridRecommender:
+    def hybrid(self, **overrides):
+        from recsys.models.hybrid import HybridRecommender
+
         return HybridRecommender(**(self.model | overrides))
 
     def to_dict(self) -> dict:
-        return {"encoder": asdict(self.encoder), "model": {**HybridRecommender().get_params(), **self.model},
+        return {"encoder": asdict(self.encoder), "model": {**hybrid_defaults(), **self.model},
                 "split": asdict(self.split), "ks": list(self.ks), "positive_threshold": self.positive_threshold,
                 "store": self.store}
 

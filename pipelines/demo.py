@@ -1,5 +1,6 @@
-"""``recsys demo``: generate the demo shop, validate it, embed, train, evaluate the
-hybrid and every baseline, recommend, and log it all as one MLflow run."""
+"""``recsys demo``: generate the demo shop, validate it, embed, evaluate the hybrid
+and every baseline, train the hybrid on every interaction, recommend, and log it
+all as one MLflow run."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from pipelines.config import RunConfig
 from pipelines.evaluate import evaluate_dataset
 from pipelines.validate import format_report, validate
 from recsys import tracking
-from recsys.bundle import ModelBundle
 from recsys.data.demo import DemoConfig, write_demo
-from recsys.vision import EncoderConfig
+from recsys.vision.config import EncoderConfig
 
 DEFAULT_DEMO_PATH = Path("data/demo")
 #: offline on any machine: a compact CNN from scratch, no pretrained download
@@ -21,30 +21,37 @@ DEMO_ENCODER = EncoderConfig("compact_cnn", image_size=64, weights=None)
 
 def add_arguments(parser):
     parser.add_argument("--path", type=Path, default=DEFAULT_DEMO_PATH, help="where the demo dataset is written")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --path even if recsys did not write it (default: refuse)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the generated shop")
     parser.add_argument("--experiment", default="recsys-demo", help="MLflow experiment name")
 
 
 def run(args) -> int:
+    from recsys.bundle import ModelBundle
+    from recsys.vision import ImageEncoder
+
     tracking.connect(args.experiment)
-    path = write_demo(args.path, DemoConfig(seed=args.seed))
+    path = write_demo(args.path, DemoConfig(seed=args.seed), overwrite=args.overwrite)
     print(f"Demo dataset ready at {path}\n")
     dataset, report = validate(path)
     print(format_report(dataset, report) + "\n")
     config = RunConfig(encoder=DEMO_ENCODER)
+    encoder = ImageEncoder(config.encoder)
     with tracking.start_run("demo", run_name="demo") as run:
-        results, table, split, models, encoder, embedded = evaluate_dataset(dataset, config)
-        hybrid = models["hybrid"]
-        bundle = ModelBundle(model=hybrid, encoder=encoder, item_ids=dataset.item_ids,
+        results, table, split, models, embedded = evaluate_dataset(dataset, config, encoder)
+        print("\nWarm and cold metrics (temporal warm holdout; 20% of items held out cold):")
+        print(table.round(4).to_string())
+        # the logged model, and the example below, learn from every interaction
+        model = config.hybrid().fit(dataset, embedded.vectors, progress=True)
+        bundle = ModelBundle(model=model, encoder=encoder, item_ids=dataset.item_ids,
                              item_vectors=embedded.vectors, has_image=embedded.has_image, items=dataset.items,
                              info={"dataset": dataset.summary(), "config": config.to_dict(),
-                                   "trained_on": "the split's training part (cold items held out)"})
+                                   "trained_on": "every interaction"})
         info = tracked.log_bundle(bundle)
-    print("\nWarm and cold metrics (temporal warm holdout; 20% of items held out cold):")
-    print(table.round(4).to_string())
     user = dataset.user_ids[0]
-    print(f"\nTop 5 for {user}:")
-    print(hybrid.recommend([user], k=5).to_string(index=False))
+    print(f"\nTop 5 for {user} (model trained on every interaction; items {user} has are left out):")
+    print(model.recommend([user], k=5).to_string(index=False))
     print(f"\nMLflow run {run.info.run_id} in {tracking.tracking_uri()}; model {info.model_uri}")
     print("See it with: mlflow ui --backend-store-uri " + tracking.tracking_uri())
     return 0

@@ -7,7 +7,7 @@ import dataclasses
 from pipelines.common import embed_with_report, print_skipped
 from pipelines.config import RunConfig, load_config
 from recsys.data import load_dataset
-from recsys.vision import ENCODERS, EncoderConfig, ImageEncoder
+from recsys.vision.config import ENCODERS, EncoderConfig
 from recsys.vision.store import DEFAULT_STORE
 
 
@@ -49,10 +49,12 @@ def add_arguments(parser):
     add_encoder_arguments(parser)
     parser.add_argument("--store", default=str(DEFAULT_STORE),
                         help=f"embedding store folder, keyed by encoder fingerprint (default {DEFAULT_STORE})")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64, help="images per CNN batch")
 
 
 def run(args) -> int:
+    from recsys.vision import ImageEncoder
+
     dataset = load_dataset(args.dataset)
     encoder = ImageEncoder(encoder_config(args))
     result = embed_with_report(dataset, encoder, args.store, args.batch_size)

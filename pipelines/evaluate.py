@@ -12,7 +12,6 @@ from recsys import tracking
 from recsys.data import load_dataset
 from recsys.evaluation import fit_and_evaluate, make_split, metric_table
 from recsys.models import ContentKNN, ItemKNN, Popularity, RandomScores
-from recsys.vision import ImageEncoder
 
 
 #: K values of the metric-at-K curves, besides the config's own
@@ -38,18 +37,16 @@ def models_to_compare(config, seed: int) -> dict:
     }
 
 
-def evaluate_dataset(dataset, config):
-    """Split, embed, fit and evaluate every model, logging to the active MLflow run.
-
-    Returns ``(results, table, split, models, encoder, embedded)``.
+def evaluate_dataset(dataset, config, encoder):
+    """Split, embed with ``encoder`` (an ``ImageEncoder``), fit and evaluate every model,
+    logging to the active MLflow run. Returns ``(results, table, split, models, embedded)``.
     """
     s = config.split
     split = make_split(dataset, **dataclasses.asdict(s))
-    encoder = ImageEncoder(config.encoder)
     embedded = embed_with_report(dataset, encoder, config.store)
     models = models_to_compare(config, s.seed)
     ks = tuple(sorted(set(config.ks) | set(CURVE_KS)))
-    results = fit_and_evaluate(models, split, embedded.vectors, ks=ks)
+    results = fit_and_evaluate(models, split, embedded.vectors, ks=ks, progress=True)
     k = max(config.ks)
     table = metric_table(results, tuple(f"{m}_at_{k}" for m in ("recall", "ndcg", "map")))
     tracked.log_inputs(config, dataset)
@@ -57,15 +54,18 @@ def evaluate_dataset(dataset, config):
     tracked.log_evaluation(results, table, main_model="hybrid")
     tracked.log_gallery(split, models["hybrid"])
     tracked.log_embeddings(dataset.item_ids, embedded.vectors, embedded.has_image)
-    return results, table, split, models, encoder, embedded
+    return results, table, split, models, embedded
 
 
 def run(args) -> int:
     config = run_config(args)
     tracking.connect(args.experiment)
     dataset = load_dataset(args.dataset, positive_threshold=config.positive_threshold)
+    from recsys.vision import ImageEncoder
+
+    encoder = ImageEncoder(config.encoder)  # missing ImageNet weights fail here, before any run
     with tracking.start_run("evaluate", run_name=f"evaluate {dataset.name}") as run:
-        results, table, split, *_ = evaluate_dataset(dataset, config)
+        results, table, split, *_ = evaluate_dataset(dataset, config, encoder)
     print(f"MLflow run {run.info.run_id} ({tracking.tracking_uri()})")
     d = split.describe()
     how = (f"cutoff {config.split.at or 'last ' + str(config.split.last)}" if config.split.kind == "cutoff"

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.common import check_writable, print_skipped, read_ids, read_items
+from pipelines.common import add_overwrite_argument, check_writable, print_skipped, read_ids, read_items
 from recsys import tracking
-from recsys.bundle import ModelBundle
 from recsys.io import write_parquet
 
 
@@ -16,6 +15,7 @@ def add_arguments(parser):
     parser.add_argument("--users", required=True, help="CSV or Parquet with a user_id column")
     parser.add_argument("--k", type=int, default=10, help="items per user (default 10)")
     parser.add_argument("--out", required=True, help="Parquet file to write: user_id, rank, item_id, score")
+    add_overwrite_argument(parser)
     parser.add_argument("--candidates", default=None,
                         help="items table (item_id, image_path): rank only these; unknown items are embedded "
                              "from their images on the fly")
@@ -49,11 +49,13 @@ def add_candidates(bundle, path: str) -> list[str]:
 def run(args) -> int:
     if args.k < 1:
         raise ValueError(f"--k must be >= 1, got {args.k}")
-    check_writable(args.out)
+    check_writable(args.out, args.overwrite, inputs=[args.users, args.candidates, local_model(args.model)])
+    from recsys.bundle import ModelBundle
+
     bundle = ModelBundle.load(tracking.resolve_model_dir(args.model))
     users = resolve_users(bundle, read_ids(args.users, "user_id"), args.skip_unknown_users)
     candidates = add_candidates(bundle, args.candidates) if args.candidates else None
     recs = bundle.model.recommend(users, k=args.k, exclude_seen=not args.include_seen, candidates=candidates)
-    write_parquet(recs, args.out)
+    write_parquet(recs, args.out, overwrite=args.overwrite)
     print(f"Wrote {len(recs):,} recommendations for {recs['user_id'].nunique():,} users to {args.out}")
     return 0

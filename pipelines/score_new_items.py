@@ -7,16 +7,16 @@ from pathlib import Path
 
 import mlflow
 
-from pipelines.common import check_writable, print_skipped, read_items
+from pipelines.common import add_overwrite_argument, check_writable, local_model, print_skipped, read_items
 from recsys import tracking
 from recsys.batch import score_new_items
-from recsys.bundle import ModelBundle
 
 
 def add_arguments(parser):
     parser.add_argument("model", help="model directory, runs:/RUN_ID/model or models:/NAME@ALIAS")
     parser.add_argument("items", help="items table of new arrivals (item_id, image_path relative to its folder)")
     parser.add_argument("--out", required=True, help="output folder")
+    add_overwrite_argument(parser)
     parser.add_argument("--n-users", type=int, default=100, help="top users per new item")
     parser.add_argument("--k", type=int, default=10, help="top new items per user")
     parser.add_argument("--n-similar", type=int, default=10, help="similar catalog items per new item")
@@ -24,13 +24,15 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    check_writable(args.out)
+    check_writable(args.out, args.overwrite, inputs=[args.items, local_model(args.model)])
     tracking.connect(args.experiment)
     items = read_items(args.items)
+    from recsys.bundle import ModelBundle
+
     bundle = ModelBundle.load(tracking.resolve_model_dir(args.model))
     with tracking.start_run("score_new_items", run_name="score-new-items"):
         result = score_new_items(bundle, items, Path(args.items).parent, args.out, args.n_users, args.k,
-                                 args.n_similar)
+                                 args.n_similar, overwrite=args.overwrite)
         mlflow.log_metrics({"new_items": len(items), "embedded": result.embedded,
                             "skipped": sum(result.skipped.values())})
     print(f"New items: {result.summary()}")

@@ -8,17 +8,16 @@ import time
 import mlflow
 
 from pipelines import tracked
-from pipelines.common import check_writable, embed_with_report
+from pipelines.common import add_overwrite_argument, check_writable, embed_with_report
 from pipelines.embed import add_encoder_arguments, run_config
 from recsys import tracking
-from recsys.bundle import ModelBundle
 from recsys.data import load_dataset
-from recsys.vision import ImageEncoder
 
 
 def add_arguments(parser):
     parser.add_argument("dataset", help="dataset folder")
     parser.add_argument("--out", required=True, help="model directory to write (replaced atomically)")
+    add_overwrite_argument(parser)
     parser.add_argument("--config", default=None, help="run config (.json, .yaml or .toml)")
     parser.add_argument("--register", default=None, metavar="NAME",
                         help="register the logged model under NAME in the MLflow model registry")
@@ -26,29 +25,35 @@ def add_arguments(parser):
     add_encoder_arguments(parser)
 
 
-def train(dataset, config, out):
+def train(dataset, config, out, overwrite: bool = False, encoder=None):
     """Embed, fit and save; returns ``(bundle, embed_result, fit_seconds)``."""
-    encoder = ImageEncoder(config.encoder)
+    from recsys.bundle import ModelBundle
+    from recsys.vision import ImageEncoder
+
+    encoder = encoder or ImageEncoder(config.encoder)
     embedded = embed_with_report(dataset, encoder, config.store)
     model = config.hybrid()
     started = time.perf_counter()
-    model.fit(dataset, embedded.vectors)
+    model.fit(dataset, embedded.vectors, progress=True)
     fit_seconds = time.perf_counter() - started
     bundle = ModelBundle(model=model, encoder=encoder, item_ids=dataset.item_ids, item_vectors=embedded.vectors,
                          has_image=embedded.has_image, items=dataset.items,
                          info={"dataset": dataset.summary(), "config": config.to_dict(), "fit_seconds": fit_seconds})
-    bundle.save(out)
+    bundle.save(out, overwrite=overwrite)
     return bundle, embedded, fit_seconds
 
 
 def run(args) -> int:
     config = run_config(args)
-    check_writable(args.out)
+    check_writable(args.out, args.overwrite, inputs=[args.dataset])
     tracking.connect(args.experiment)  # an unreachable tracking server fails here, before training
     dataset = load_dataset(args.dataset, positive_threshold=config.positive_threshold)
+    from recsys.vision import ImageEncoder
+
+    encoder = ImageEncoder(config.encoder)  # missing ImageNet weights fail here, before any run
     with tracking.start_run("train", run_name=f"train {dataset.name}") as run:
         tracked.log_inputs(config, dataset)
-        bundle, embedded, fit_seconds = train(dataset, config, args.out)
+        bundle, embedded, fit_seconds = train(dataset, config, args.out, args.overwrite, encoder)
         model = bundle.model
         tracked.log_training(model)
         mlflow.log_metric("fit_seconds", fit_seconds)

@@ -57,17 +57,19 @@ def user_rows(model, users, k: int) -> np.ndarray:
 
 
 def batch_recommend(model, out_dir, users=None, k: int = 20, allowed: np.ndarray | None = None,
-                    exclude_seen: bool = True, chunk: int = DEFAULT_CHUNK, progress: bool = False) -> BatchStats:
+                    exclude_seen: bool = True, chunk: int = DEFAULT_CHUNK, progress: bool = False,
+                    overwrite: bool = False) -> BatchStats:
     """Write ``user_id, rank, item_id, score`` for ``users`` (default: all) into
     ``out_dir/part-NNNNN.parquet``, one part per chunk of users.
 
-    ``allowed`` (bool over the model's items) restricts the candidates.
+    ``allowed`` (bool over the model's items) restricts the candidates. An existing
+    ``out_dir`` is replaced only if recsys wrote it, or with ``overwrite``.
     """
     rows = user_rows(model, users, k)
     started = time.perf_counter()
     n_rows, parts = 0, 0
     seen = model.seen_[rows] if exclude_seen else None
-    with atomic_path(out_dir, directory=True) as tmp, \
+    with atomic_path(out_dir, directory=True, overwrite=overwrite, kind="recommendations") as tmp, \
             tqdm(total=len(rows), unit="user", desc="recommending", disable=not progress) as bar:
         for start, idx, val in chunked_top_k(model.user_vectors_[rows], model.item_vectors_, k, seen, allowed, chunk):
             owners = model.user_ids_[rows[start:start + len(idx)]]
@@ -80,7 +82,7 @@ def batch_recommend(model, out_dir, users=None, k: int = 20, allowed: np.ndarray
 
 
 def score_new_items(bundle, items: pd.DataFrame, root, out_dir, n_users: int = 100, k: int = 10,
-                    n_similar: int = 10):
+                    n_similar: int = 10, overwrite: bool = False):
     """For new items (``item_id, image_path``) write into ``out_dir``:
 
     - ``item_top_users.parquet``: each item's top-``n_users`` users (``item_id, rank, user_id, score``),
@@ -92,7 +94,7 @@ def score_new_items(bundle, items: pd.DataFrame, root, out_dir, n_users: int = 1
     """
     result, ids, scores = score_images(bundle, items, root)
     model = bundle.model
-    with atomic_path(out_dir, directory=True) as tmp:
+    with atomic_path(out_dir, directory=True, overwrite=overwrite, kind="new item scores") as tmp:
         item_top_users(model, ids, scores, n_users).to_parquet(Path(tmp) / "item_top_users.parquet", index=False)
         ranked_frame(model.user_ids_, "user_id", ids, "item_id", *top_k(scores, k)).to_parquet(
             Path(tmp) / "user_top_items.parquet", index=False)
@@ -101,17 +103,26 @@ def score_new_items(bundle, items: pd.DataFrame, root, out_dir, n_users: int = 1
     return result
 
 
-def score_images(bundle, items: pd.DataFrame, root):
-    """Embed new items' photos and score them for every user.
+def score_images(bundle, items: pd.DataFrame, root, shown: pd.DataFrame | None = None):
+    """Embed new items' photos and score them for every user (``shown``: the items as
+    messages name them, when ``items`` holds other paths).
 
     Returns ``(embed result, ids of the usable items, scores float (n_users, n_usable))``.
     """
     result = bundle.embed_items(items, root)
     ok = result.has_image
     if not ok.any():
-        raise ValueError(f"no usable image among the new items: {result.summary()}")
+        raise ValueError(f"no usable image among the new items: {skipped_text(result, items if shown is None else shown)}")
     model = bundle.model
     return result, result.item_ids[ok], model.user_vectors_ @ model.image_item_vectors(result.vectors[ok]).T
+
+
+def skipped_text(result, items: pd.DataFrame, limit: int = 5) -> str:
+    """The first ``limit`` unusable images, each with its item, path and reason, on one line."""
+    paths = dict(zip(items["item_id"].astype(str), items["image_path"]))
+    named = [f"item {i!r} ({paths.get(i)}): {reason}" for i, reason in result.skipped_items[:limit]]
+    more = len(result.skipped_items) - limit
+    return "; ".join(named or [result.summary()]) + (f"; and {more} more" if more > 0 else "")
 
 
 def item_top_users(model, item_ids, scores: np.ndarray, n: int) -> pd.DataFrame:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys import formats
 from recsys.io import atomic_path
 from recsys.models.hybrid import HybridRecommender
 from recsys.vision.embed import EmbedResult, embed_catalog
@@ -41,9 +42,10 @@ class ModelBundle:
     #: the catalog's metadata (item_id and any other columns), for filters
     items: pd.DataFrame | None = None
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the whole directory atomically (a rerun replaces it whole)."""
-        with atomic_path(path, directory=True) as tmp:
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write the whole directory atomically (a rerun replaces it whole; anything
+        else at ``path`` is refused unless ``overwrite``: :func:`recsys.io.atomic_path`)."""
+        with atomic_path(path, directory=True, overwrite=overwrite, kind="model") as tmp:
             self.model.save(tmp / "model")
             self.encoder.save(tmp / "encoder")
             np.savez(tmp / "item_embeddings.npz", item_ids=np.asarray(self.item_ids, dtype=str),
@@ -60,11 +62,11 @@ class ModelBundle:
         if not (path / "bundle.json").exists():
             raise FileNotFoundError(f"{path}: not a recsys model directory (no bundle.json); "
                                     "create one with `recsys train DATASET --out DIR`")
-        with np.load(path / "item_embeddings.npz", allow_pickle=False) as a:
-            ids, vectors, has_image = a["item_ids"].astype(object), a["vectors"], a["has_image"]
+        info = formats.read_json(path / "bundle.json", BUNDLE_FORMAT, None)
+        a = formats.load_arrays(path / "item_embeddings.npz", {"vectors": "item_ids", "has_image": "item_ids"})
         return cls(model=HybridRecommender.load(path / "model"), encoder=ImageEncoder.load(path / "encoder"),
-                   item_ids=ids, item_vectors=vectors, has_image=has_image,
-                   info=json.loads((path / "bundle.json").read_text()),
+                   item_ids=a["item_ids"].astype(object), item_vectors=a["vectors"], has_image=a["has_image"],
+                   info=info,
                    items=pd.read_parquet(path / "items.parquet") if (path / "items.parquet").exists() else None)
 
     def embed_items(self, items: pd.DataFrame, root) -> EmbedResult:

@@ -15,7 +15,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from recsys.data.images import ImageError, resolve_image_path  # noqa: E402
-from recsys.vision.images import load_pixels  # noqa: E402
 
 
 def training_curves(history: list[dict]):
@@ -57,6 +56,8 @@ def metric_at_k(results: pd.DataFrame, metric: str = "ndcg"):
 
 
 def _thumbnail(dataset, item_id, size: int):
+    from recsys.vision.images import load_pixels  # tf.data lives there: loaded only when drawing
+
     try:
         cell = dataset.items["image_path"].iloc[int(dataset.item_index([item_id])[0])]
         return load_pixels(resolve_image_path(cell, dataset.root), size)

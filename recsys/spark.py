@@ -79,7 +79,7 @@ def score_partitions(item_vectors, item_ids, k: int, allowed, chunk: int):
 
 def spark_batch_recommend(model, out_dir, users=None, k: int = 20, allowed: np.ndarray | None = None,
                           exclude_seen: bool = True, chunk: int = DEFAULT_CHUNK, spark=None,
-                          partitions: int | None = None) -> BatchStats:
+                          partitions: int | None = None, overwrite: bool = False) -> BatchStats:
     """:func:`recsys.batch.batch_recommend` on Spark: the same rows, written as a
     folder of Parquet parts by Spark's writer.
 
@@ -101,7 +101,7 @@ def spark_batch_recommend(model, out_dir, users=None, k: int = 20, allowed: np.n
     result = frame.mapInPandas(score, OUTPUT_SCHEMA)
     if urlparse(str(out_dir)).scheme in ("", "file"):
         target = Path(urlparse(str(out_dir)).path)
-        with atomic_path(target, directory=True) as tmp:
+        with atomic_path(target, directory=True, overwrite=overwrite, kind="recommendations") as tmp:
             result.write.mode("overwrite").parquet(tmp.resolve().as_uri())
             n_rows, parts = _count_rows(tmp)
     else:

@@ -1,10 +1,12 @@
-"""MLflow: runs, the recommender as a pyfunc model, the registry, model URIs.
+"""MLflow: runs, logging the recommender as a pyfunc model, the registry, model URIs.
 
-The only module of the library that imports mlflow.
+With :mod:`recsys.serving` (the model MLflow loads), the only modules of the
+library that import mlflow.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,10 +17,13 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.models import ModelSignature
-from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 import recsys
+from recsys.io import locked
+
+# MLflow draws a progress bar per downloaded artifact (about 20 per model): noise in
+# logs and notebook cells. Read at each download; set it to true to see them again.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 #: MLflow 3's default: an SQLite file in the working directory
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -34,29 +39,47 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
+def check_server(uri: str, timeout: float = 5.0) -> None:
+    """An HTTP tracking server must answer ``/health`` within ``timeout`` seconds."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import requests
+
+    try:
+        response = requests.get(uri.rstrip("/") + "/health", timeout=timeout)
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        raise TrackingError(f"MLflow tracking server {uri} cannot be reached ({type(exc).__name__}); "
+                            "start it, fix MLFLOW_TRACKING_URI, or unset it to use sqlite:///mlflow.db") from None
+
+
 def connect(experiment: str = DEFAULT_EXPERIMENT, timeout: float = 5.0) -> str:
-    """Point MLflow at the tracking store and check it answers; returns the URI.
+    """Point MLflow at the tracking store and check it can be used; returns the URI.
 
     HTTP servers are probed on ``/health`` with a short timeout, so an
-    unreachable server fails here, in seconds, not after training.
+    unreachable server fails here, in seconds, not after training. A SQLite
+    store must be writable; its first use (creating the tables) and creating
+    the experiment happen under a lock, so concurrent first runs do not collide.
     """
     uri = tracking_uri()
-    if uri.startswith(("http://", "https://")):
-        import requests
-
-        try:
-            response = requests.get(uri.rstrip("/") + "/health", timeout=timeout)
-            response.raise_for_status()
-        except requests.RequestException as exc:
-            raise TrackingError(f"MLflow tracking server {uri} cannot be reached ({type(exc).__name__}); "
-                                "start it, fix MLFLOW_TRACKING_URI, or unset it to use sqlite:///mlflow.db") from None
+    check_server(uri, timeout)
     mlflow.set_tracking_uri(uri)
-    if not os.environ.get("MLFLOW_RUN_ID"):  # under `mlflow run`, log into the project's run
-        if uri.startswith("sqlite:///") and mlflow.get_experiment_by_name(experiment) is None:
-            # artifacts beside the database, not in whatever folder the first run started from
-            store = Path(uri.removeprefix("sqlite:///")).resolve().parent
-            mlflow.create_experiment(experiment, artifact_location=(store / "mlruns").as_uri())
-        mlflow.set_experiment(experiment)
+    store = Path(uri.removeprefix("sqlite:///")).absolute() if uri.startswith("sqlite:///") else None
+    if store is not None:
+        for path in (store, store.parent):
+            if path.exists() and not os.access(path, os.W_OK):
+                raise TrackingError(f"MLflow tracking store {uri}: {path} is read-only; use a writable "
+                                    "folder or set MLFLOW_TRACKING_URI")
+        store.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with locked(store.parent) if store is not None else contextlib.nullcontext():
+            if not os.environ.get("MLFLOW_RUN_ID"):  # under `mlflow run`, log into the project's run
+                if store is not None and mlflow.get_experiment_by_name(experiment) is None:
+                    # artifacts beside the database, not in whatever folder the first run started from
+                    mlflow.create_experiment(experiment, artifact_location=(store.parent / "mlruns").as_uri())
+                mlflow.set_experiment(experiment)
+    except mlflow.exceptions.MlflowException as exc:
+        raise TrackingError(f"MLflow tracking store {uri}: {exc.message.strip().splitlines()[0]}") from None
     return uri
 
 
@@ -133,57 +156,30 @@ def log_frame(frame: pd.DataFrame, name: str) -> None:
         mlflow.log_artifact(str(path))
 
 
-# -- the pyfunc model ---------------------------------------------------------------
-class RecommenderModel(mlflow.pyfunc.PythonModel):
-    """The model directory behind MLflow's pyfunc interface.
-
-    Two input forms, one output ``user_id, rank, item_id, score``:
-
-    - a column ``user_id``: top-``k`` items for each user (seen items excluded);
-    - columns ``item_id, image_path``: new items scored from their images; for
-      each item, its top-``k`` users by log p(item | user) (``rank`` is the
-      user's rank for that item), as ``recsys score-new-items`` writes them.
-    """
-
-    def load_context(self, context):
-        from recsys.bundle import ModelBundle
-
-        self.bundle = ModelBundle.load(context.artifacts["bundle"])
-
-    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        params = params or {}
-        k = int(params.get("k", 10))
-        if "image_path" in model_input.columns and model_input["image_path"].notna().any():
-            return self._score_new_items(model_input, k)
-        if "user_id" not in model_input.columns:
-            raise ValueError("input needs a 'user_id' column (top-K per user) or 'item_id' and 'image_path' "
-                             f"columns (new items); got {list(model_input.columns)}")
-        users = model_input["user_id"].astype(str).tolist()
-        return self.bundle.model.recommend(users, k=k, exclude_seen=bool(params.get("exclude_seen", True)))
-
-    def _score_new_items(self, frame: pd.DataFrame, k: int) -> pd.DataFrame:
-        from recsys.batch import item_top_users, score_images
-
-        items = frame[["item_id", "image_path"]].astype(str)
-        _, ids, scores = score_images(self.bundle, items, root=Path.cwd())
-        return item_top_users(self.bundle.model, ids, scores, k)[["user_id", "rank", "item_id", "score"]]
+# -- the logged model -----------------------------------------------------------------
+#: the code MLflow logs and runs to build the pyfunc model (no pickle)
+MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 
 
-SIGNATURE = ModelSignature(
-    inputs=Schema([ColSpec("string", "user_id", required=False), ColSpec("string", "item_id", required=False),
-                   ColSpec("string", "image_path", required=False)]),
-    outputs=Schema([ColSpec("string", "user_id"), ColSpec("integer", "rank"), ColSpec("string", "item_id"),
-                    ColSpec("float", "score")]),
-    params=ParamSchema([ParamSpec("k", "long", 10), ParamSpec("exclude_seen", "boolean", True)]),
-)
+def model_requirements() -> list[str]:
+    """What the logged model's environment installs: recsys from the project folder it
+    was logged from (a source checkout), else the installed release."""
+    root = Path(recsys.__file__).resolve().parents[1]
+    if (root / "pyproject.toml").is_file():
+        return [f"recsys @ {root.as_uri()}"]
+    return [f"recsys=={recsys.__version__}"]
 
 
 def log_model(bundle_dir: str | Path, example_users, registered_name: str | None = None):
-    """Log a model directory as a pyfunc model in the active run (optionally registered)."""
+    """Log a model directory as a pyfunc model in the active run (optionally registered):
+    the code of :mod:`recsys.mlflow_model` and the directory as plain files."""
+    from recsys.serving import SIGNATURE
+
     example = pd.DataFrame({"user_id": [str(u) for u in example_users]})
     return mlflow.pyfunc.log_model(
-        name=MODEL_NAME_IN_RUN, python_model=RecommenderModel(), artifacts={"bundle": str(bundle_dir)},
-        signature=SIGNATURE, input_example=example, registered_model_name=registered_name)
+        name=MODEL_NAME_IN_RUN, python_model=str(MODEL_CODE), artifacts={"bundle": str(bundle_dir)},
+        signature=SIGNATURE, input_example=example, registered_model_name=registered_name,
+        pip_requirements=model_requirements())
 
 
 def set_alias(name: str, alias: str, version: str | int) -> None:
@@ -191,9 +187,11 @@ def set_alias(name: str, alias: str, version: str | int) -> None:
 
 
 def resolve_model_dir(model: str) -> Path:
-    """A local model directory for ``MODEL_DIR``, ``runs:/...`` or ``models:/NAME@ALIAS``."""
+    """A local model directory for ``MODEL_DIR``, ``runs:/...`` or ``models:/NAME@ALIAS``
+    (an unreachable tracking server fails in seconds, like every command)."""
     if not model.startswith(("runs:/", "models:/")):
         return Path(model)
+    check_server(tracking_uri())
     mlflow.set_tracking_uri(tracking_uri())
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model))

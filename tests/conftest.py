@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 from PIL import Image
 
 from recsys.data.examples import HM, HM_FASHION, MOBILENET_WEIGHTS, MOVIELENS, SHARED  # noqa: F401  (for the tests)
@@ -14,6 +19,9 @@ from recsys.data.examples import HM, HM_FASHION, MOBILENET_WEIGHTS, MOVIELENS, S
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
+#: what TensorFlow, absl, CUDA probes, oneDNN or MLflow's download bars would add to stderr
+NOISE = re.compile(r"absl|oneDNN|cuda|cuInit|tensorflow|cpu_feature_guard|^[IWE]0000|Downloading artifacts",
+                   re.IGNORECASE | re.MULTILINE)
 
 
 def need(path: Path):
@@ -73,3 +81,22 @@ def tracking_store(tmp_path_factory):
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, seconds: float = 120) -> None:
+    """Poll ``url`` until it answers; fail (and kill the server) if it never does."""
+    deadline = time.time() + seconds
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if requests.get(url, timeout=2).ok:
+                return
+        except requests.RequestException:
+            time.sleep(1)
+    proc.kill()
+    pytest.fail(f"{url} did not answer within {seconds:.0f} s (exit code {proc.poll()})")

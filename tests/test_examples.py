@@ -22,3 +22,14 @@ def test_readme_python_block_runs(tmp_path):
     assert out.count("user_id  rank item_id") == 3  # the top-3, the new photo's ranking, after loading
     assert "NEW-1" in out and "similar_item_id" in out
     assert (tmp_path / "model" / "model.json").exists()
+
+
+def test_readme_config_block_loads(tmp_path):
+    from pipelines.config import load_config
+
+    block = re.search(r"hyperparameters, the split and the K values:\n\n```yaml\n(.*?)```", (REPO / "README.md").read_text(),
+                      re.S).group(1)
+    (tmp_path / "run.yaml").write_text(block)
+    config = load_config(tmp_path / "run.yaml")
+    assert config.encoder.name == "mobilenet_v2" and config.model["id_dropout"] == 0.3
+    assert config.split.test_share == 0.2 and config.ks == (10, 20)

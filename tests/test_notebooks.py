@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.conftest import REPO, SHARED, need
+from tests.conftest import NOISE, REPO, SHARED, need
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 FIGURE_TAG = "figure"  # a cell with this tag must display at least one image
@@ -31,6 +31,10 @@ def test_notebook_runs_and_shows_its_figures(path):
     # runs in its own folder, as Jupyter does; a cell that raises fails the test with its traceback
     NotebookClient(notebook, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
+    streams = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs
+                      if o.get("output_type") == "stream")
+    # no TensorFlow start-up lines, no "IProgress not found" from tqdm (ipywidgets draws the bars)
+    assert not NOISE.search(streams) and "IProgress" not in streams, streams[-3000:]
     figure_cells = [c for c in notebook.cells if FIGURE_TAG in c.metadata.get("tags", [])]
     assert figure_cells, f"{path.name} has no cell tagged {FIGURE_TAG!r}"
     for cell in figure_cells:

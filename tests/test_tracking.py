@@ -3,9 +3,9 @@ the registry and aliases, a real tracking server, and an unreachable one."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import requests
 
+from conftest import NOISE, free_port, wait_until_up
 from pipelines.cli import main
 from recsys.bundle import ModelBundle
 from recsys.data.demo import DemoConfig, write_demo
@@ -26,17 +27,40 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    """`recsys demo` once; returns (run, the demo folder)."""
+    """`recsys demo` once, as a user runs it (its own process); returns (run, the demo folder, stdout, stderr)."""
     path = tmp_path_factory.mktemp("demo_run") / "demo"
-    assert main(["demo", "--path", str(path), "--experiment", "demo-test"]) == 0
+    recsys_cli = Path(sys.executable).with_name("recsys")
+    proc = subprocess.run([str(recsys_cli), "demo", "--path", str(path), "--experiment", "demo-test"],
+                          capture_output=True, text=True, timeout=600, cwd=path.parent)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
     runs = mlflow.search_runs(experiment_names=["demo-test"], output_format="list")
     assert len(runs) == 1
-    return runs[0], path
+    return runs[0], path, proc.stdout, proc.stderr
+
+
+def test_demo_prints_no_tensorflow_or_download_noise(demo_run):
+    *_, err = demo_run
+    assert not NOISE.search(err), err
+
+
+def test_demo_top_5_comes_from_the_logged_model_and_holds_no_seen_item(demo_run):
+    run, path, out, _ = demo_run
+    lines = out[out.index("Top 5 for U0000"):].splitlines()
+    assert lines[1].split() == ["user_id", "rank", "item_id", "score"]
+    printed = [line.split() for line in lines[2:7]]
+    assert [row[:2] for row in printed] == [["U0000", str(r)] for r in range(1, 6)]
+    interactions = pd.read_csv(path / "interactions.csv", dtype=str)
+    had = set(interactions.loc[interactions.user_id == "U0000", "item_id"])
+    assert len(had) > 5 and not had & {row[2] for row in printed}
+    bundle = ModelBundle.load(resolve_model_dir(f"runs:/{run.info.run_id}/model"))
+    assert bundle.info["trained_on"] == "every interaction"
+    logged = bundle.model.recommend(["U0000"], k=5)
+    assert logged["item_id"].tolist() == [row[2] for row in printed]
 
 
 def test_demo_run_holds_params_metrics_tags_artifacts(demo_run):
-    run, _ = demo_run
+    run, *_ = demo_run
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
     assert params["encoder.name"] == "compact_cnn" and params["model.loss"] == "softmax"
     assert params["split.cold_share"] == "0.2" and len(params["dataset.content_sha256"]) == 16
@@ -67,7 +91,7 @@ def test_demo_run_holds_params_metrics_tags_artifacts(demo_run):
 
 
 def test_logged_model_loads_in_a_fresh_process_with_the_same_top_k(demo_run, tmp_path):
-    run, _ = demo_run
+    run, *_ = demo_run
     uri = f"runs:/{run.info.run_id}/model"
     bundle = ModelBundle.load(resolve_model_dir(uri))
     users = list(bundle.model.user_ids_[:5])
@@ -83,18 +107,26 @@ def test_logged_model_loads_in_a_fresh_process_with_the_same_top_k(demo_run, tmp
     assert got["score"].values == pytest.approx(expected["score"].values, rel=1e-5)
 
 
-def test_pyfunc_scores_new_items_from_image_paths(demo_run):
-    run, demo = demo_run
+def test_pyfunc_scores_new_items_from_image_bytes_or_paths_under_the_allowed_root(demo_run, monkeypatch):
+    run, demo, *_ = demo_run
     model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
-    new = pd.DataFrame({"item_id": ["NEW1", "NEW2"],
-                        "image_path": [str(demo / "images/SKU00001.jpg"), str(demo / "images/SKU00002.jpg")]})
-    out = model.predict(new, params={"k": 3})
-    assert list(out.columns) == ["user_id", "rank", "item_id", "score"]
+    photo = demo / "images/SKU00001.jpg"
+    as_bytes = pd.DataFrame({"item_id": ["NEW1"], "image_base64": [base64.b64encode(photo.read_bytes()).decode()]})
+    by_path = pd.DataFrame({"item_id": ["NEW1", "NEW2"], "image_path": [str(photo), "images/SKU00002.jpg"]})
+    monkeypatch.delenv("RECSYS_SERVING_IMAGE_ROOT", raising=False)
+    out = model.predict(as_bytes, params={"k": 3})
+    assert list(out.columns) == ["user_id", "rank", "item_id", "score"] and out.item_id.tolist() == ["NEW1"] * 3
+    with pytest.raises(mlflow.exceptions.MlflowException, match="takes no image paths"):
+        model.predict(by_path)  # by default a request cannot make the server read its files
+    monkeypatch.setenv("RECSYS_SERVING_IMAGE_ROOT", str(demo))
+    out = model.predict(by_path, params={"k": 3})
     assert sorted(out["item_id"].unique()) == ["NEW1", "NEW2"] and out.groupby("item_id").size().tolist() == [3, 3]
+    with pytest.raises(mlflow.exceptions.MlflowException, match="outside RECSYS_SERVING_IMAGE_ROOT"):
+        model.predict(pd.DataFrame({"item_id": ["X"], "image_path": ["/etc/hostname"]}))
 
 
 def test_mlflow_models_predict_cli(demo_run, tmp_path):
-    run, _ = demo_run
+    run, *_ = demo_run
     pd.DataFrame({"user_id": ["U0000", "U0001"]}).to_csv(tmp_path / "in.csv", index=False)
     mlflow_cli = Path(sys.executable).with_name("mlflow")
     proc = subprocess.run([str(mlflow_cli), "models", "predict", "-m", f"runs:/{run.info.run_id}/model",
@@ -134,12 +166,6 @@ def test_register_alias_and_recommend_by_alias(tmp_path, capsys):
     assert set(recs.item_id) <= {"SKU00001", "SKU00002", "BRAND-NEW"} and "BRAND-NEW" in set(recs.item_id)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def mlflow_server(tmp_path):
     port = free_port()
@@ -149,16 +175,7 @@ def mlflow_server(tmp_path):
                              "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if requests.get(url + "/health", timeout=2).ok:
-                break
-        except requests.RequestException:
-            time.sleep(1)
-    else:
-        proc.kill()
-        pytest.fail("mlflow server did not start within 120 s")
+    wait_until_up(url + "/health", proc)
     yield url
     proc.terminate()
     proc.wait(timeout=30)

@@ -160,17 +160,33 @@ def test_similar_items_match_a_naive_search(rng):
     has_image[7] = False
     sim = SimilarItems(ids, vectors, has_image)
     table = sim.similar_items(["i0", "i3"], k=5)
-    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    centred = vectors - vectors[has_image].mean(axis=0)
+    unit = centred / np.linalg.norm(centred, axis=1, keepdims=True)
     for query in ("i0", "i3"):
         q = ids.index(query)
         cos = unit @ unit[q]
         cos[[q, 7]] = -np.inf
-        expected = [ids[j] for j in np.argsort(-cos)[:5]]
-        assert table[table.item_id == query].sort_values("rank").similar_item_id.tolist() == expected
-    new = sim.similar_to(["new"], vectors[[3]] * 2.0, k=1)  # a new image identical to i3
+        order = np.argsort(-cos)[:5]
+        got = table[table.item_id == query].sort_values("rank")
+        assert got.similar_item_id.tolist() == [ids[j] for j in order]
+        assert got.score.to_numpy() == pytest.approx(cos[order], abs=1e-5)
+    new = sim.similar_to(["new"], vectors[[3]], k=1)  # a new image identical to i3
     assert new.similar_item_id.tolist() == ["i3"] and new.score.iloc[0] == pytest.approx(1.0)
     with pytest.raises(KeyError, match="unknown item_id 'nope'"):
         sim.similar_items(["nope"])
+
+
+def test_similarity_scores_spread_though_features_share_one_direction(rng):
+    """Two looks on top of a large shared component (as ReLU features have): raw
+    cosines are all about 1; centred, the same look scores high and the other negative."""
+    looks = np.repeat(np.eye(2, 16, dtype=np.float32), 10, axis=0) + rng.normal(0, 0.03, (20, 16))
+    vectors = 50.0 + looks
+    raw = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert (raw @ raw.T).min() > 0.999
+    table = SimilarItems([f"i{k}" for k in range(20)], vectors).similar_items(["i0"], k=19)
+    same_look = table.similar_item_id.isin([f"i{k}" for k in range(10)])
+    assert same_look.head(9).all()
+    assert table.score[same_look].min() > 0.5 and table.score[~same_look].max() < -0.5
 
 
 def test_regressing_cf_factors_teaches_the_head_behaviour(demo_path):

@@ -132,8 +132,18 @@ def generate(config: DemoConfig = DemoConfig()) -> tuple[pd.DataFrame, pd.DataFr
     return interactions, items, {"images": images, "users": users}
 
 
-def write_demo(path: str | os.PathLike, config: DemoConfig = DemoConfig(), force: bool = False) -> Path:
+def _earlier_demo(stamp: Path) -> bool:
+    """A demo folder written before recsys marked its outputs."""
+    try:
+        return json.loads(stamp.read_text()).get("generator") == "recsys.data.demo"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def write_demo(path: str | os.PathLike, config: DemoConfig = DemoConfig(), force: bool = False,
+               overwrite: bool = False) -> Path:
     """Write the demo dataset folder atomically; a rerun with the same config is a no-op.
+    Anything at ``path`` that recsys did not write is refused unless ``overwrite``.
 
     The folder is built beside the target and renamed into place, so an
     interrupted run never leaves a half-written dataset under ``path``.
@@ -144,7 +154,8 @@ def write_demo(path: str | os.PathLike, config: DemoConfig = DemoConfig(), force
     if not force and stamp.exists() and json.loads(stamp.read_text()) == wanted:
         return path
     interactions, items, extra = generate(config)
-    with atomic_path(path, directory=True) as tmp:
+    overwrite = overwrite or _earlier_demo(stamp)
+    with atomic_path(path, directory=True, overwrite=overwrite, kind="demo dataset") as tmp:
         (tmp / "images").mkdir()
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda kv: kv[1].save(tmp / kv[0], quality=92), extra["images"].items()))

@@ -7,7 +7,9 @@ on-the-fly scoring of new items.
 
 from __future__ import annotations
 
+import io
 import os
+import stat
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,6 +21,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 #: Images with more pixels than this are refused as decompression bombs.
 #: 40 MP is far above any product photo and far below what exhausts memory.
 DEFAULT_MAX_PIXELS = 40_000_000
+#: Image files larger than this many MiB are refused before reading a byte;
+#: ``RECSYS_MAX_IMAGE_MB`` changes it (read at each call).
+DEFAULT_MAX_IMAGE_MB = 50
+MAX_IMAGE_MB_ENV = "RECSYS_MAX_IMAGE_MB"
 
 # Reasons an image is unusable; the strings appear in reports.
 NO_IMAGE = "no image path"
@@ -28,6 +34,9 @@ EMPTY = "zero-byte file"
 TRUNCATED = "truncated file"
 CORRUPT = "not a readable image"
 BOMB = "too many pixels (decompression bomb)"
+NOT_REGULAR = "not a regular file"
+TOO_LARGE = "file too large"
+UNREADABLE = "cannot be read"
 
 
 class ImageError(Exception):
@@ -60,11 +69,62 @@ def resolve_image_path(image_path: object, root: str | os.PathLike) -> Path:
     path = Path(text)
     if path.is_absolute():
         return path
-    root = Path(root).resolve()
-    resolved = (root / path).resolve()
+    try:
+        root = Path(root).resolve()
+        resolved = (root / path).resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before Python 3.13), ENAMETOOLONG
+        raise ImageError(UNREADABLE, text, getattr(exc, "strerror", None) or str(exc)) from None
     if not resolved.is_relative_to(root):
         raise ImageError(OUTSIDE, text, f"resolves to {resolved}, outside {root}")
     return resolved
+
+
+def max_image_bytes() -> int:
+    """The file size cap: ``RECSYS_MAX_IMAGE_MB`` MiB, else :data:`DEFAULT_MAX_IMAGE_MB`."""
+    text = os.environ.get(MAX_IMAGE_MB_ENV, "")
+    try:
+        return int(float(text or DEFAULT_MAX_IMAGE_MB) * 2**20)
+    except ValueError:
+        raise ValueError(f"{MAX_IMAGE_MB_ENV} must be a number of MiB, got {text!r}") from None
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def read_image_bytes(path: str | os.PathLike, max_bytes: int | None = None) -> bytes:
+    """The bytes of an image file, read safely: only a regular file (devices, FIFOs,
+    sockets and directories are refused without blocking), at most ``max_bytes``
+    (default :func:`max_image_bytes`), and every ``OSError`` (missing, loops,
+    ENOTDIR, ENAMETOOLONG, EACCES) as an :class:`ImageError`.
+    """
+    path = Path(path)
+    limit = max_image_bytes() if max_bytes is None else max_bytes
+    try:
+        # O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise ImageError(MISSING, path) from None
+    except OSError as exc:
+        raise ImageError(UNREADABLE, path, exc.strerror or str(exc)) from None
+    info = os.fstat(fd)  # of what was opened, not of what the name pointed to before
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ImageError(NOT_REGULAR, path, _kind(info.st_mode))
+    with os.fdopen(fd, "rb") as f:
+        if info.st_size == 0:
+            raise ImageError(EMPTY, path)
+        if info.st_size > limit:
+            raise ImageError(TOO_LARGE, path, f"{info.st_size / 2**20:.1f} MiB > {limit / 2**20:g} MiB; "
+                                              f"set {MAX_IMAGE_MB_ENV} to allow more")
+        try:
+            return f.read(limit + 1)[:limit]
+        except OSError as exc:
+            raise ImageError(UNREADABLE, path, exc.strerror or str(exc)) from None
 
 
 def load_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -81,17 +141,13 @@ def load_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
     Raises
     ------
     ImageError
-        For missing, zero-byte, truncated, corrupt or oversized files.
+        For missing, zero-byte, truncated, corrupt or oversized files, and
+        anything that is not a regular file (:func:`read_image_bytes`).
     """
     path = Path(path)
+    data = read_image_bytes(path)
     try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise ImageError(MISSING, path) from None
-    if size == 0:
-        raise ImageError(EMPTY, path)
-    try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data)) as im:
             width, height = im.size
             if width * height > max_pixels:
                 raise ImageError(BOMB, path, f"{width}x{height} > {max_pixels:,} pixels")
@@ -115,6 +171,11 @@ def load_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
 def _to_rgb(im: Image.Image) -> Image.Image:
     if im.mode == "RGB":
         return im
+    if im.mode.startswith("I"):  # 16-bit (or 32-bit integer) grayscale: scale, do not clip at 255
+        values = np.asarray(im, dtype=np.float64)
+        if im.mode.startswith("I;16") or values.max(initial=0) > 255:
+            values = values / 257.0  # 65535 -> 255
+        return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L").convert("RGB")
     if im.mode == "P" and "transparency" in im.info:
         im = im.convert("RGBA")
     if im.mode in ("RGBA", "LA", "PA"):

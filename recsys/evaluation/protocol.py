@@ -66,13 +66,14 @@ def evaluate(model, split: Split, ks=DEFAULT_KS) -> dict[str, dict[str, float]]:
     }
 
 
-def fit_and_evaluate(models: dict, split: Split, item_features=None, ks=DEFAULT_KS) -> pd.DataFrame:
-    """Fit each model on ``split.train`` and evaluate it: one long table
-    ``model, segment, metric, value`` (fit seconds included as ``fit_seconds``)."""
+def fit_and_evaluate(models: dict, split: Split, item_features=None, ks=DEFAULT_KS,
+                     progress: bool = False) -> pd.DataFrame:
+    """Fit each model on ``split.train`` (``progress``: with progress bars) and evaluate
+    it: one long table ``model, segment, metric, value`` (fit seconds as ``fit_seconds``)."""
     rows = []
     for name, model in models.items():
         start = time.perf_counter()
-        model.fit(split.train, item_features)
+        model.fit(split.train, item_features, progress=progress)
         fit_seconds = time.perf_counter() - start
         for segment, values in evaluate(model, split, ks).items():
             rows += [(name, segment, metric, value) for metric, value in values.items()]

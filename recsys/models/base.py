@@ -21,8 +21,10 @@ class Recommender:
     """
 
     name = "recommender"
+    #: set by ``fit(progress=...)``: whether training phases show progress bars
+    _progress = False
 
-    def fit(self, dataset: Dataset, item_features: np.ndarray | None = None) -> "Recommender":
+    def fit(self, dataset: Dataset, item_features: np.ndarray | None = None, progress: bool = False) -> "Recommender":
         """Learn from ``dataset.interactions``.
 
         Parameters
@@ -32,12 +34,15 @@ class Recommender:
         item_features : float array (dataset.n_items, d), optional
             Image embeddings aligned with ``dataset.item_ids``; rows of items
             without a usable image are ignored where ``item_has_features`` says so.
+        progress : bool
+            Show a progress bar (rate, ETA) per training phase where fitting takes long.
         """
         self.user_ids_ = np.asarray(dataset.user_ids, dtype=object)
         self.item_ids_ = np.asarray(dataset.item_ids, dtype=object)
         self._user_pos = {u: i for i, u in enumerate(self.user_ids_)}
         self._item_pos = {u: i for i, u in enumerate(self.item_ids_)}
         self.seen_ = dataset.user_items(positives_only=False)
+        self._progress = progress
         self._fit(dataset, item_features)
         return self
 

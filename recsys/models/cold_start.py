@@ -69,7 +69,7 @@ class ImageSpace:
 
 
 def fit_space(features: np.ndarray, has_image: np.ndarray, user_items: sp.csr_matrix | None = None,
-              epochs: int = 0, held: np.ndarray | None = None, seed: int = 0):
+              epochs: int = 0, held: np.ndarray | None = None, seed: int = 0, progress: bool = False):
     """The profile space: PCA of the centred features (fitted on the catalog's images,
     no behaviour), then, with ``epochs``, a head trained on ``user_items`` from it
     (:func:`recsys.vision.taste.train_taste_head`; ``held`` items stop it early).
@@ -89,7 +89,8 @@ def fit_space(features: np.ndarray, has_image: np.ndarray, user_items: sp.csr_ma
 
         inputs = ((f - mean) @ basis.T).astype(np.float32)
         inputs[~has_image] = 0.0
-        kernel, best, history = train_taste_head(inputs, kernel, user_items, epochs, held, seed=seed)
+        kernel, best, history = train_taste_head(inputs, kernel, user_items, epochs, held, seed=seed,
+                                                 progress=progress)
     return ImageSpace(mean, kernel.T @ basis), best, history
 
 

@@ -18,10 +18,12 @@ import tensorflow as tf
 
 from recsys.evaluation.metrics import ranking_metrics
 from recsys.evaluation.splits import first_seen, latest_items, random_holdout, temporal_holdout
+from recsys import formats
 from recsys.models import cold_start
 from recsys.models.cold_start import has_image
 from recsys.models.base import Recommender
 from recsys.models.hybrid_net import HybridNet, make_train_step
+from recsys.progress import epoch_bar
 from recsys.scoring import mask_seen, top_k
 
 LOSSES = ("softmax", "bpr")
@@ -212,7 +214,7 @@ class HybridRecommender(Recommender):
         Only the hybrid (ids and images) scores new items with it (:meth:`_export`)."""
         if not (self.use_images and self.use_ids):
             return cold_start.ImageSpace(np.zeros(0), np.zeros((0, 0))), 0, []
-        return cold_start.fit_space(raw, has_image(raw), user_items, epochs, held, self.seed)
+        return cold_start.fit_space(raw, has_image(raw), user_items, epochs, held, self.seed, self._progress)
 
     def _choose_profile_weight(self, net, features, raw, prior, space, train_items, validation, candidates):
         """The weight of the users' taste profiles against the tower and prior on new
@@ -262,6 +264,7 @@ class HybridRecommender(Recommender):
             check = (validation[np.isin(validation["item_idx"].to_numpy(), candidates)], candidates,
                      seen if phase == "ids" else None, 1.0 if phase == "ids" else 0.0)
         best, best_epoch, best_weights, stale = -1.0, epochs, None, 0
+        bar = epoch_bar(f"{'selecting' if check else 'training'} {phase}", epochs, self._progress)
         for epoch in range(1, epochs + 1):
             started = time.perf_counter()
             order = rng.permutation(len(users))
@@ -283,8 +286,12 @@ class HybridRecommender(Recommender):
                 else:
                     stale += 1
             self.history_.append(record)
+            bar.set_postfix(loss=f"{record['loss']:.3f}", **({"val_ndcg": f"{record[f'val_ndcg_at_{self.eval_k}']:.4f}"}
+                                                            if check else {}))
+            bar.update()
             if check is not None and stale >= self.patience:
                 break
+        bar.close()
         if best_weights is not None:
             net.set_weights(best_weights)
         return best_epoch
@@ -415,24 +422,35 @@ class HybridRecommender(Recommender):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "HybridRecommender":
+        """A saved model, checked (:mod:`recsys.formats`): a wrong format version,
+        unknown key, truncated file, wrong shape or NaN is one line naming the file."""
         path = Path(path)
         if not (path / "model.json").exists():
             raise FileNotFoundError(f"{path}: not a saved recsys model (no model.json)")
-        meta = json.loads((path / "model.json").read_text())
+        meta = formats.read_json(path / "model.json", FORMAT_VERSION, {"class", "params", "best_epochs", "history"})
+        unknown = sorted(set(meta["params"]) - set(cls().get_params()))
+        if unknown:
+            raise formats.CorruptFile(f"{path / 'model.json'}: unknown parameter(s) {unknown}")
         model = cls(**meta["params"])
-        with np.load(path / "arrays.npz", allow_pickle=False) as a:
-            model.user_ids_ = a["user_ids"].astype(object)
-            model.item_ids_ = a["item_ids"].astype(object)
-            model.user_vectors_, model.item_vectors_ = a["user_vectors"], a["item_vectors"]
-            model.warm_items_ = a["warm_items"]
-            model.image_mean_, model.image_std_ = a["image_mean"], a["image_std"]
-            model.prior_coef_, model.prior_intercept_ = a["prior_coef"], float(a["prior_intercept"])
-            model.image_weight_, model.profile_weight_ = float(a["image_weight"]), float(a["profile_weight"])
-            model.space_ = cold_start.ImageSpace(a["space_mean"], a["space_components"])
-            model.image_scale_, model.image_shift_ = map(float, a["image_calibration"])
-            model.tower_ = [a[f"tower_{k}"] for k in range(4) if f"tower_{k}" in a]
+        a = formats.load_arrays(path / "arrays.npz", {"user_vectors": "user_ids", "item_vectors": "item_ids",
+                                                       "warm_items": "item_ids"})
+        model.user_ids_ = a["user_ids"].astype(object)
+        model.item_ids_ = a["item_ids"].astype(object)
+        model.user_vectors_, model.item_vectors_ = a["user_vectors"], a["item_vectors"]
+        model.warm_items_ = a["warm_items"]
+        model.image_mean_, model.image_std_ = a["image_mean"], a["image_std"]
+        model.prior_coef_, model.prior_intercept_ = a["prior_coef"], float(a["prior_intercept"])
+        model.image_weight_, model.profile_weight_ = float(a["image_weight"]), float(a["profile_weight"])
+        model.space_ = cold_start.ImageSpace(a["space_mean"], a["space_components"])
+        model.image_scale_, model.image_shift_ = map(float, a["image_calibration"])
+        model.tower_ = [a[f"tower_{k}"] for k in range(4) if f"tower_{k}" in a]
+        try:
             model.seen_ = sp.csr_matrix((np.ones(len(a["seen_indices"]), np.float32), a["seen_indices"],
                                          a["seen_indptr"]), shape=(len(model.user_ids_), len(model.item_ids_)))
+        except ValueError as exc:
+            raise formats.CorruptFile(f"{path / 'arrays.npz'}: the seen-items matrix is inconsistent ({exc})") from None
+        if model.user_vectors_.shape[1] != model.item_vectors_.shape[1]:
+            raise formats.CorruptFile(f"{path / 'arrays.npz'}: user and item vectors differ in width")
         model._user_pos = {u: i for i, u in enumerate(model.user_ids_)}
         model._item_pos = {u: i for i, u in enumerate(model.item_ids_)}
         model.best_epochs_, model.history_ = meta["best_epochs"], meta["history"]

@@ -12,60 +12,30 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+import re
+import zipfile
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
 import numpy as np
 
-#: backbone name -> (constructor name in keras.applications, takes raw 0..255 pixels)
-BACKBONES = {
-    "mobilenet_v2": ("MobileNetV2", False),
-    "mobilenet_v3_small": ("MobileNetV3Small", True),
-    "mobilenet_v3_large": ("MobileNetV3Large", True),
-    "efficientnet_v2_b0": ("EfficientNetV2B0", True),
-}
-ENCODERS = ("compact_cnn", *BACKBONES)
-#: how images are fitted to the square input: keep the aspect ratio and pad
-#: with white (product photos sit on white; cropping could cut the product off)
-RESIZE_POLICY = "pad-white"
+from recsys import formats
+from recsys.vision.config import BACKBONES, ENCODERS, RESIZE_POLICY, EncoderConfig  # noqa: F401
 
 
-@dataclass(frozen=True)
-class EncoderConfig:
-    """What defines an encoder; part of its fingerprint.
+class WeightsUnavailable(ValueError):
+    """ImageNet weights neither in Keras's cache nor downloadable (offline)."""
 
-    Attributes
-    ----------
-    name : one of ``ENCODERS``
-    image_size : side of the square input, pixels (>= 32)
-    embedding_dim : output size; ``None`` keeps the pooled backbone features
-    weights : ``"imagenet"`` (downloads), a local ``.h5`` path, or ``None`` (random init)
-    alpha : width multiplier for MobileNets
-    fine_tune_layers : backbone layers (from the top) left trainable
-    seed : initialisation seed for the head and the compact CNN
-    """
 
-    name: str = "mobilenet_v2"
-    image_size: int = 128
-    embedding_dim: int | None = None
-    weights: str | None = None
-    alpha: float = 0.35
-    fine_tune_layers: int = 0
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.name not in ENCODERS:
-            raise ValueError(f"encoder `name` must be one of {ENCODERS}, got {self.name!r}")
-        if self.image_size < 32:
-            raise ValueError(f"`image_size` must be >= 32, got {self.image_size}")
-        if self.embedding_dim is not None and self.embedding_dim < 1:
-            raise ValueError(f"`embedding_dim` must be >= 1 or None, got {self.embedding_dim}")
-        if self.name == "compact_cnn" and self.weights is not None:
-            object.__setattr__(self, "weights", None)  # trained from scratch: there are no pretrained weights
-        if self.weights not in (None, "imagenet") and not Path(self.weights).is_file():
-            raise ValueError(f"encoder `weights` must be 'imagenet', None or an existing .h5 file, "
-                             f"got {self.weights!r} (file not found)")
+def missing_weights_message(config: EncoderConfig, exc: Exception) -> str:
+    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+    named = re.search(r"/([\w.\-]+\.h5)", str(exc))  # Keras's message holds the URL of the file it wants
+    wanted = named.group(1) if named else f"the ImageNet weights file of {BACKBONES[config.name][0]}"
+    reason = str(exc).strip().splitlines()[0].split(": ", 1)[-1][:120]
+    return (f"ImageNet weights for {config.name} at {config.image_size} px cannot be downloaded ({reason}). "
+            f"Keras looks for {wanted} in {home} ($KERAS_HOME/models, default ~/.keras/models): put it there, "
+            "or pass --weights FILE.h5 (encoder.weights in a config), or use --encoder compact_cnn")
 
 
 def compact_cnn(image_size: int = 64, filters=(32, 64, 128), dense: int = 128, seed: int = 0) -> keras.Model:
@@ -96,7 +66,12 @@ def backbone(config: EncoderConfig) -> keras.Model:
         kwargs["alpha"] = config.alpha
     inputs = keras.Input(shape, name="pixels")
     x = inputs if raw_pixels else keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
-    net = getattr(keras.applications, constructor)(**kwargs)
+    try:
+        net = getattr(keras.applications, constructor)(**kwargs)
+    except Exception as exc:  # Keras raises a bare Exception when the download fails
+        if config.weights != "imagenet" or "fetch" not in str(exc).lower():
+            raise
+        raise WeightsUnavailable(missing_weights_message(config, exc)) from None
     net.trainable = config.fine_tune_layers > 0
     if config.fine_tune_layers > 0:
         for layer in net.layers[:-config.fine_tune_layers]:
@@ -170,8 +145,14 @@ class ImageEncoder:
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "ImageEncoder":
         directory = Path(directory)
-        meta = json.loads((directory / "encoder.json").read_text())
-        model = keras.models.load_model(directory / "encoder.keras", compile=False)
+        meta = formats.read_json(directory / "encoder.json", None, {"config", "fingerprint"})
+        unknown = sorted(set(meta["config"]) - set(EncoderConfig.__dataclass_fields__))
+        if unknown:
+            raise formats.CorruptFile(f"{directory / 'encoder.json'}: unknown encoder setting(s) {unknown}")
+        try:
+            model = keras.models.load_model(directory / "encoder.keras", compile=False)
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise formats.CorruptFile(f"{directory / 'encoder.keras'}: cannot be loaded ({exc})") from None
         encoder = cls(EncoderConfig(**meta["config"]), model)
         encoder._fingerprint = meta["fingerprint"]
         return encoder

@@ -16,7 +16,8 @@ from recsys.data.images import ImageError, load_rgb
 
 #: reason codes carried through tf.data (0 = fine); index -> reason text
 REASONS = ("", data_images.NO_IMAGE, data_images.OUTSIDE, data_images.MISSING, data_images.EMPTY,
-           data_images.TRUNCATED, data_images.CORRUPT, data_images.BOMB)
+           data_images.TRUNCATED, data_images.CORRUPT, data_images.BOMB, data_images.NOT_REGULAR,
+           data_images.TOO_LARGE, data_images.UNREADABLE)
 WHITE = (255, 255, 255)
 
 

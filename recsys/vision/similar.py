@@ -1,4 +1,10 @@
-"""Visually similar items by cosine similarity of image embeddings."""
+"""Visually similar items by centred cosine similarity of image embeddings.
+
+The score is the cosine between two embeddings after subtracting the catalog's
+mean embedding (items with an image): -1 to 1, 0 for an item no closer than
+the average one. CNN features (ReLU outputs) all point one way, so their raw
+cosines sit near 1 (0.9999 for a random CNN) and say little; centred, they spread.
+"""
 
 from __future__ import annotations
 
@@ -23,13 +29,19 @@ class SimilarItems:
 
     def __init__(self, item_ids, vectors: np.ndarray, has_image: np.ndarray | None = None):
         self.item_ids = np.asarray(item_ids, dtype=object)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        self.vectors = np.asarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+        vectors = np.asarray(vectors, np.float32)
         self.has_image = np.ones(len(self.item_ids), bool) if has_image is None else np.asarray(has_image, bool)
+        #: the catalog's mean embedding, subtracted from every vector and query
+        self.mean = vectors[self.has_image].mean(axis=0) if self.has_image.any() else np.zeros(vectors.shape[1])
+        self.vectors = self._centred_unit(vectors)
         self._pos = {i: n for n, i in enumerate(self.item_ids)}
 
+    def _centred_unit(self, vectors: np.ndarray) -> np.ndarray:
+        centred = np.asarray(vectors, np.float32) - self.mean.astype(np.float32)
+        return centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
+
     def _search(self, queries: np.ndarray, k: int, exclude: np.ndarray | None):
-        queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+        """Top-``k`` of centred unit ``queries`` against the catalog."""
         out_idx, out_val = [], []
         for start in range(0, len(queries), QUERY_BLOCK):
             sims = queries[start:start + QUERY_BLOCK].astype(np.float32) @ self.vectors.T
@@ -43,7 +55,7 @@ class SimilarItems:
         return np.vstack(out_idx), np.vstack(out_val)
 
     def neighbours(self, item_ids, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Index arrays ``(len(item_ids), k)`` of neighbours and their cosine similarities."""
+        """Index arrays ``(len(item_ids), k)`` of neighbours and their centred cosine similarities."""
         rows = np.array([self._position(i) for i in item_ids], dtype=np.int64)
         return self._search(self.vectors[rows], k, exclude=rows)
 
@@ -55,7 +67,7 @@ class SimilarItems:
 
     def similar_to(self, query_ids, vectors: np.ndarray, k: int = 10) -> pd.DataFrame:
         """Neighbours of new images given their embeddings; ``query_ids`` label the rows."""
-        idx, val = self._search(np.asarray(vectors, np.float32), k, exclude=None)
+        idx, val = self._search(self._centred_unit(vectors), k, exclude=None)
         return self._frame(list(query_ids), idx, val)
 
     def _position(self, item_id) -> int:

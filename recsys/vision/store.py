@@ -16,16 +16,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from recsys.data.images import ImageError, read_image_bytes
 from recsys.io import atomic_path
 
 DEFAULT_STORE = Path(".recsys") / "embeddings"
 
 
 def file_sha1(path: str | os.PathLike) -> str | None:
-    """SHA-1 of a file's bytes, or ``None`` when it cannot be read."""
+    """SHA-1 of an image file's bytes, or ``None`` when it cannot be used
+    (:func:`recsys.data.images.read_image_bytes`: regular files under the size cap only)."""
     try:
-        return hashlib.sha1(Path(path).read_bytes()).hexdigest()
-    except OSError:
+        return hashlib.sha1(read_image_bytes(path)).hexdigest()
+    except ImageError:
         return None
 
 
@@ -59,5 +61,5 @@ class EmbeddingStore:
         table = pa.table({"item_id": pa.array(frame["item_id"].astype(str)),
                           "sha1": pa.array(frame["sha1"].astype(str)), "embedding": embedding},
                          metadata={"fingerprint": self.fingerprint})
-        with atomic_path(self.path) as tmp:
+        with atomic_path(self.path, overwrite=True) as tmp:  # the cache is ours to replace
             pq.write_table(table, tmp)

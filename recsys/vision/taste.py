@@ -22,6 +22,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from recsys.evaluation.metrics import ranking_metrics
+from recsys.progress import epoch_bar
 from recsys.scoring import top_k
 
 #: InfoNCE temperature on cosine similarities, learning rate (Adam), users per step
@@ -43,7 +44,7 @@ def profile_ndcg(embeddings: np.ndarray, train: sp.csr_matrix, held: sp.csr_matr
 
 
 def train_taste_head(inputs: np.ndarray, kernel: np.ndarray, user_items: sp.csr_matrix, epochs: int,
-                     held: np.ndarray | None = None, patience: int = 3, seed: int = 0):
+                     held: np.ndarray | None = None, patience: int = 3, seed: int = 0, progress: bool = False):
     """Train the linear head ``unit(inputs @ kernel)`` on behaviour (no bias: on
     these small-scale inputs a bias soon outweighs them and every item looks alike).
 
@@ -58,6 +59,8 @@ def train_taste_head(inputs: np.ndarray, kernel: np.ndarray, user_items: sp.csr_
     held : int array, optional
         Items whose positives are kept out and stop training early (the best
         epoch's head is kept); without it, exactly ``epochs`` epochs.
+    progress : bool
+        Show a progress bar with the rate and ETA.
 
     Returns ``(kernel, best_epoch, history)``; ``best_epoch`` 0 means the
     starting head ranked the held-out items best.
@@ -112,14 +115,19 @@ def train_taste_head(inputs: np.ndarray, kernel: np.ndarray, user_items: sp.csr_
 
     history = [{"epoch": 0, "val_ndcg": score()}]
     best = (history[0]["val_ndcg"], kernel.astype(np.float32), 0)
+    bar = epoch_bar(f"{'selecting' if check is not None else 'training'} taste head", epochs, progress)
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         order = anchors[rng.permutation(len(anchors))]
         losses = [float(step(*batch(order[i:i + BATCH_SIZE]))) for i in range(0, len(order), BATCH_SIZE)]
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_ndcg": score(),
                         "seconds": time.perf_counter() - started})
+        bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", **({"val_ndcg": f"{history[-1]['val_ndcg']:.4f}"}
+                                                              if check is not None else {}))
+        bar.update()
         if check is None or history[-1]["val_ndcg"] > best[0]:
             best = (history[-1]["val_ndcg"], w.numpy(), epoch)
         elif epoch - best[2] >= patience:
             break
+    bar.close()
     return best[1], best[2], history

@@ -1,0 +1,137 @@
+"""The recommender as an MLflow pyfunc model: the class MLflow loads and its signature.
+
+MLflow logs it as code (``recsys/mlflow_model.py``, "models from code"), with
+the model directory as plain files: nothing is pickled. A request's mistakes
+come back as ``MlflowException(INVALID_PARAMETER_VALUE)``, which the scoring
+server answers with HTTP 400 and this module's message.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import tempfile
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+
+from recsys.data import DataError, ImageError
+
+#: the folder whose images a request may name by path; unset, requests send image bytes
+IMAGE_ROOT_ENV = "RECSYS_SERVING_IMAGE_ROOT"
+#: the request's own mistakes; anything else is a bug and keeps its traceback
+REQUEST_ERRORS = (KeyError, ValueError, DataError, ImageError)
+
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "user_id", required=False), ColSpec("string", "item_id", required=False),
+                   ColSpec("string", "image_path", required=False), ColSpec("string", "image_base64", required=False)]),
+    outputs=Schema([ColSpec("string", "user_id"), ColSpec("integer", "rank"), ColSpec("string", "item_id"),
+                    ColSpec("float", "score")]),
+    params=ParamSchema([ParamSpec("k", "long", 10), ParamSpec("exclude_seen", "boolean", True)]),
+)
+
+
+def bad_request(message: str) -> MlflowException:
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+class RecommenderModel(mlflow.pyfunc.PythonModel):
+    """The model directory behind MLflow's pyfunc interface.
+
+    Two input forms, one output ``user_id, rank, item_id, score``:
+
+    - a column ``user_id``: top-``k`` items for each user (seen items excluded);
+    - columns ``item_id`` and ``image_base64`` (the file's bytes, base64) or
+      ``image_path`` (only under ``RECSYS_SERVING_IMAGE_ROOT``, so a request
+      cannot probe the server's files): new items scored from their images; for
+      each item, its top-``k`` users by log p(item | user) (``rank`` is the
+      user's rank for that item), as ``recsys score-new-items`` writes them.
+    """
+
+    def load_context(self, context):
+        from recsys.bundle import ModelBundle
+
+        self.bundle = ModelBundle.load(context.artifacts["bundle"])
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        params = params or {}
+        k = int(params.get("k", 10))
+        if k < 1:
+            raise bad_request(f"param k must be >= 1, got {k}")
+        columns = [c for c in model_input.columns if model_input[c].notna().any()]
+        try:
+            if "image_path" in columns or "image_base64" in columns:
+                return self._score_new_items(model_input, k)
+            if "user_id" in columns:
+                users = model_input["user_id"].astype(str).tolist()
+                return self.bundle.model.recommend(users, k=k, exclude_seen=bool(params.get("exclude_seen", True)))
+        except REQUEST_ERRORS as exc:
+            raise bad_request(exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)) from None
+        raise bad_request("the input needs a 'user_id' column (top-K per user) or 'item_id' and 'image_base64' "
+                          f"or 'image_path' columns (new items) with values; found {columns or 'none of them'} (other columns "
+                          "are dropped by the model's signature)")
+
+    def _score_new_items(self, frame: pd.DataFrame, k: int) -> pd.DataFrame:
+        from recsys.batch import item_top_users, score_images, skipped_text
+
+        if "item_id" not in frame.columns or frame["item_id"].isna().any():
+            raise ValueError("every row with an image needs an 'item_id'")
+        with tempfile.TemporaryDirectory(prefix="recsys-request-") as tmp:
+            shown, files = request_images(frame, Path(tmp))
+            items = pd.DataFrame({"item_id": frame["item_id"].astype(str).to_numpy(), "image_path": files})
+            shown = items.assign(image_path=shown)
+            result, ids, scores = score_images(self.bundle, items, root=tmp, shown=shown)
+            if result.skipped_items:
+                raise ValueError(f"unusable image(s): {skipped_text(result, shown)}")
+        return item_top_users(self.bundle.model, ids, scores, k)[["user_id", "rank", "item_id", "score"]]
+
+
+def image_root() -> Path | None:
+    """The folder request paths may point into (``RECSYS_SERVING_IMAGE_ROOT``); ``None``: paths refused."""
+    root = os.environ.get(IMAGE_ROOT_ENV, "").strip()
+    return Path(root).resolve() if root else None
+
+
+def request_images(frame: pd.DataFrame, tmp: Path) -> tuple[list[str], list[str]]:
+    """Each row's image as a file to read: ``image_base64`` decoded into ``tmp``
+    (size-capped), or ``image_path`` inside :func:`image_root`. Returns the
+    images as shown in messages and the files."""
+    from recsys.data.images import ImageError, max_image_bytes, resolve_image_path
+
+    root = image_root()
+    shown, files = [], []
+    for n, row in enumerate(frame.to_dict("records")):
+        encoded, path = row.get("image_base64"), row.get("image_path")
+        if isinstance(encoded, str) and encoded:
+            if len(encoded) > max_image_bytes() * 4 // 3 + 4:
+                raise ValueError(f"item {row['item_id']!r}: image_base64 is larger than the image size cap")
+            try:
+                data = base64.b64decode(encoded, validate=True)
+            except binascii.Error:
+                raise ValueError(f"item {row['item_id']!r}: image_base64 is not valid base64") from None
+            (tmp / f"{n}.img").write_bytes(data)
+            shown.append("<image_base64>")
+            files.append(f"{n}.img")
+            continue
+        if root is None:
+            raise ValueError(f"item {row['item_id']!r}: this server takes no image paths; send the image as "
+                             f"image_base64, or start it with {IMAGE_ROOT_ENV}=FOLDER to allow paths under FOLDER")
+        try:
+            resolved = resolve_image_path(path, root)
+        except ImageError as exc:
+            raise ValueError(f"item {row['item_id']!r}: {exc}") from None
+        try:
+            inside = resolved.resolve().is_relative_to(root)
+        except (OSError, RuntimeError):  # a symlink loop: let the reader report it per item
+            inside = True
+        if not inside:
+            raise ValueError(f"item {row['item_id']!r}: {path} is outside {IMAGE_ROOT_ENV} ({root})")
+        shown.append(str(path))
+        files.append(str(resolved))
+    return shown, files

@@ -1,0 +1,105 @@
+"""The logged model served by a real `mlflow models serve` on 127.0.0.1: pickle-free,
+a good request answered, bad ones answered with HTTP 400 naming the cause."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+import requests
+
+from conftest import REPO, free_port, wait_until_up
+from pipelines.cli import main
+
+EXAMPLE_SHOP = REPO / "data" / "example-shop"
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def logged_model(tmp_path_factory):
+    """A small model trained on the example shop and logged by `recsys train`; returns its runs:/ URI."""
+    tmp = tmp_path_factory.mktemp("served")
+    config = tmp / "fast.yaml"
+    config.write_text("encoder: {name: compact_cnn, image_size: 32, weights: null}\nmodel: {epochs: 3}\n")
+    assert main(["train", str(EXAMPLE_SHOP), "--out", str(tmp / "model"), "--config", str(config),
+                 "--experiment", "serving-test"]) == 0
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    run = mlflow.search_runs(experiment_names=["serving-test"], output_format="list")[0]
+    return f"runs:/{run.info.run_id}/model"
+
+
+def test_logged_model_holds_no_pickle_and_installs_recsys_from_its_project(logged_model, tmp_path):
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=logged_model, dst_path=str(tmp_path)))
+    files = [p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()]
+    assert "mlflow_model.py" in files and "artifacts/bundle/bundle.json" in files
+    assert not [f for f in files if f.endswith((".pkl", ".pickle"))], files
+    requirements = (local / "requirements.txt").read_text().splitlines()
+    assert f"recsys @ {REPO.as_uri()}" in requirements and not any(r.startswith("recsys==") for r in requirements)
+
+
+@pytest.fixture(scope="module")
+def server(logged_model):
+    """`mlflow models serve` as the README runs it: the venv's bin on PATH (it starts uvicorn),
+    image paths allowed under the example shop."""
+    port = free_port()
+    env = os.environ | {"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                        "RECSYS_SERVING_IMAGE_ROOT": str(EXAMPLE_SHOP)}
+    proc = subprocess.Popen([str(BIN / "mlflow"), "models", "serve", "-m", logged_model, "--env-manager", "local",
+                             "--host", "127.0.0.1", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_up(url + "/ping", proc, seconds=180)
+    yield url + "/invocations"
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def post(url: str, payload: dict) -> requests.Response:
+    return requests.post(url, json=payload, timeout=60)
+
+
+def readme_requests() -> list[dict]:
+    """The JSON bodies of the README's curl examples (the shell's base64 substitution done here)."""
+    text = (REPO / "README.md").read_text()
+    bodies = re.findall(r"""^curl .*/invocations .* -d ['"](.*)['"]$""", text, re.M)
+    photo = re.compile(r'\$\(base64 -w0 ([^)]+)\)')
+    return [json.loads(photo.sub(lambda m: base64.b64encode((REPO / m.group(1)).read_bytes()).decode(),
+                                 body.replace('\\"', '"'))) for body in bodies]
+
+
+def test_served_model_answers_the_readme_requests(server):
+    users, by_path, by_bytes = readme_requests()
+    reply = post(server, users)
+    assert reply.status_code == 200, reply.text
+    rows = reply.json()["predictions"]
+    assert [(r["user_id"], r["rank"]) for r in rows] == [("U00", 1), ("U00", 2), ("U00", 3),
+                                                         ("U01", 1), ("U01", 2), ("U01", 3)]
+    for request, item, k in ((by_path, "NEW-1", 4), (by_bytes, "NEW-2", 10)):
+        reply = post(server, request)
+        assert reply.status_code == 200, reply.text
+        rows = reply.json()["predictions"]
+        assert len(rows) == k and {r["item_id"] for r in rows} == {item} and len({r["user_id"] for r in rows}) == k
+
+
+@pytest.mark.parametrize("payload, cause", [
+    ({"dataframe_records": [{"user_id": "U00"}, {"user_id": "NOBODY"}]}, "unknown user_id(s) ['NOBODY']"),
+    ({"dataframe_records": [{"customer": "U00"}]}, "needs a 'user_id' column"),
+    ({"dataframe_records": [{"item_id": "N1", "image_path": "missing/photo.png"}]},
+     "item 'N1' (missing/photo.png): file not found"),
+    ({"dataframe_records": [{"item_id": "N2", "image_path": "/dev/zero"}]}, "outside RECSYS_SERVING_IMAGE_ROOT"),
+    ({"dataframe_records": [{"item_id": "N3", "image_path": "../../../etc/passwd"}]}, "path escapes the dataset folder"),
+    ({"dataframe_records": [{"item_id": "N4", "image_base64": "not base64!"}]}, "not valid base64"),
+    ({"dataframe_records": [{"user_id": "U00"}], "params": {"k": 0}}, "param k must be >= 1"),
+])
+def test_served_model_answers_a_bad_request_with_400_naming_the_cause(server, payload, cause):
+    reply = post(server, payload)
+    assert reply.status_code == 400, reply.text
+    body = reply.json()
+    assert body["error_code"] == "INVALID_PARAMETER_VALUE" and cause in body["message"], body["message"]
