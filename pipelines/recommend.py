@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.common import add_overwrite_argument, check_writable, print_skipped, read_ids, read_items
+from pipelines.common import add_overwrite_argument, check_writable, local_model, print_skipped, read_ids, read_items
 from recsys import tracking
 from recsys.io import write_parquet
 

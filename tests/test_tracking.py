@@ -14,7 +14,6 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
-import requests
 
 from conftest import NOISE, free_port, wait_until_up
 from pipelines.cli import main
