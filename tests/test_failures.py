@@ -1,0 +1,231 @@
+"""Bad input and a hostile environment: one line and exit 2, nothing lost, nothing hung.
+Image reads (devices, FIFOs, loops, long names, size cap, 16-bit PNGs), the files
+recsys reads back, full disks, unusable tracking stores, offline weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO, free_port
+from pipelines.cli import main
+from recsys.data.images import load_rgb
+
+EXAMPLE_SHOP = REPO / "data" / "example-shop"
+RECSYS = Path(sys.executable).with_name("recsys")
+FAST = "encoder: {name: compact_cnn, image_size: 32, weights: null}\nmodel: {epochs: 1, taste_epochs: 0, validation_share: 0}\n"
+
+
+def recsys(*args, cwd=None, env=None, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([str(RECSYS), *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                          env=None if env is None else os.environ | env)
+
+
+def one_line_error(done: subprocess.CompletedProcess) -> str:
+    """The single error line of a failed command (exit 2, no traceback)."""
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    assert "Traceback" not in done.stderr, done.stderr
+    errors = [line for line in done.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1, done.stderr
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("model")
+    (root / "fast.yaml").write_text(FAST)
+    assert main(["train", str(EXAMPLE_SHOP), "--out", str(root / "model"), "--config", str(root / "fast.yaml")]) == 0
+    return root / "model"
+
+
+# -- image reads ------------------------------------------------------------------------
+def test_dev_zero_and_a_fifo_among_candidates_are_reported_and_the_rest_ranked(model, tmp_path):
+    os.mkfifo(tmp_path / "stuck.png")
+    shutil.copy(EXAMPLE_SHOP / "images" / "0100.png", tmp_path / "good.png")
+    (tmp_path / "items.csv").write_text("item_id,image_path\nZERO,/dev/zero\nFIFO,stuck.png\nGOOD,good.png\n0101,\n")
+    (tmp_path / "users.csv").write_text("user_id\nU00\nU01\n")
+    started = time.perf_counter()
+    done = recsys("recommend", model, "--users", tmp_path / "users.csv", "--k", "2", "--out", tmp_path / "r.parquet",
+                  "--candidates", tmp_path / "items.csv", cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert time.perf_counter() - started < 60
+    assert "candidate 'ZERO' left out: not a regular file" in done.stdout
+    assert "candidate 'FIFO' left out: not a regular file" in done.stdout
+    import pandas as pd
+
+    assert set(pd.read_parquet(tmp_path / "r.parquet").item_id) == {"GOOD", "0101"}
+
+
+def test_unreadable_paths_are_per_item_problems_not_crashes(tmp_path):
+    root = tmp_path / "shop"
+    shutil.copytree(EXAMPLE_SHOP, root)
+    (root / "images" / "loop.png").symlink_to(root / "images" / "loop.png")
+    (root / "images" / "dir.png").mkdir()
+    (root / "images" / "big.png").write_bytes(b"\x89PNG" + b"\0" * (2 * 2**20))
+    items = (root / "items.csv").read_text().splitlines()
+    rows = {"0100": "images/loop.png", "0101": "images/0102.png/x.png", "0102": "images/" + "n" * 300 + ".png",
+            "0103": "images/dir.png", "0104": "images/big.png"}
+    lines = [items[0]] + [next((f"{i},{rows[i]}" for i in rows if line.startswith(i + ",")), line)
+                          for line in items[1:]]
+    (root / "items.csv").write_text("\n".join(lines) + "\n")
+    done = recsys("data", "validate", root, env={"RECSYS_MAX_IMAGE_MB": "1"})
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    out = done.stdout
+    assert "item '0100': cannot be read" in out and "item '0101': cannot be read" in out
+    assert "item '0102': cannot be read" in out and "File name too long" in out
+    assert "item '0103': not a regular file" in out and "item '0104': file too large" in out
+    assert "with a usable image            31" in out
+    # the same items are skipped, not fatal, when embedding
+    done = recsys("embed", root, "--encoder", "compact_cnn", "--image-size", "32", "--store", tmp_path / "store",
+                  env={"RECSYS_MAX_IMAGE_MB": "1"})
+    assert done.returncode == 0 and "embedded 31" in done.stdout, done.stderr[-2000:]
+
+
+def test_16_bit_grayscale_is_scaled_not_clipped(tmp_path):
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (16, 1))
+    Image.fromarray(ramp).save(tmp_path / "ramp16.png")
+    rgb, mode = load_rgb(tmp_path / "ramp16.png")
+    pixels = np.asarray(rgb)[:, :, 0].astype(float)
+    assert mode.startswith("I")
+    assert pixels[0] == pytest.approx(np.linspace(0, 255, 64), abs=1)
+    assert (pixels == 255).mean() < 0.05  # was 99.6% white when clipped
+
+
+# -- files recsys reads back ------------------------------------------------------------------
+@pytest.fixture
+def model_copy(model, tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(model, copy)
+    (tmp_path / "users.csv").write_text("user_id\nU00\n")
+    return copy
+
+
+def recommend_with(model_dir: Path) -> str:
+    return one_line_error(recsys("recommend", model_dir, "--users", model_dir.parent / "users.csv", "--k", "2",
+                                 "--out", model_dir.parent / "r.parquet"))
+
+
+def edit_json(path: Path, change) -> None:
+    meta = json.loads(path.read_text())
+    change(meta)
+    path.write_text(json.dumps(meta))
+
+
+def test_a_model_of_a_newer_format_is_named(model_copy):
+    edit_json(model_copy / "model" / "model.json", lambda m: m.update(format=99))
+    assert "model.json: written by a newer recsys (format 99" in recommend_with(model_copy)
+
+
+def test_an_unknown_key_in_the_model_is_named(model_copy):
+    edit_json(model_copy / "model" / "model.json", lambda m: m["params"].update(warp_drive=1))
+    assert "model.json: unknown parameter(s) ['warp_drive']" in recommend_with(model_copy)
+
+
+def test_a_truncated_arrays_file_is_named(model_copy):
+    arrays = model_copy / "model" / "arrays.npz"
+    arrays.write_bytes(arrays.read_bytes()[: arrays.stat().st_size // 2])
+    assert "arrays.npz: truncated or corrupt" in recommend_with(model_copy)
+
+
+def test_non_finite_or_misshapen_arrays_are_named(model_copy):
+    path = model_copy / "item_embeddings.npz"
+    with np.load(path) as a:
+        arrays = dict(a)
+    arrays["vectors"][3, 0] = np.nan
+    np.savez(path, **arrays)
+    assert "item_embeddings.npz: array 'vectors' holds NaN" in recommend_with(model_copy)
+    arrays["vectors"] = np.zeros((5, arrays["vectors"].shape[1]), np.float32)
+    np.savez(path, **arrays)
+    assert "array 'vectors' has 5 rows, expected 36" in recommend_with(model_copy)
+
+
+def test_bad_json_and_unknown_keys_in_a_config_are_named(tmp_path):
+    (tmp_path / "broken.json").write_text('{"model": {"epochs": 3,}')
+    assert "broken.json: cannot be parsed" in one_line_error(
+        recsys("train", EXAMPLE_SHOP, "--out", tmp_path / "m", "--config", tmp_path / "broken.json"))
+    (tmp_path / "typo.yaml").write_text("model: {epoch: 3}\n")
+    assert "unknown key(s) ['epoch']" in one_line_error(
+        recsys("train", EXAMPLE_SHOP, "--out", tmp_path / "m", "--config", tmp_path / "typo.yaml"))
+
+
+# -- the environment -------------------------------------------------------------------------
+def in_namespace(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """Run ``script`` as root of a private user and mount namespace (for tmpfs and read-only mounts)."""
+    probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True)
+    if shutil.which("unshare") is None or probe.returncode != 0:
+        pytest.skip("needs unshare (user and mount namespaces) to make a full or read-only file system")
+    return subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_a_full_disk_is_one_line_and_leaves_the_users_files(model, tmp_path):
+    (tmp_path / "users.csv").write_text("user_id\n" + "".join(f"U{u:02d}\n" for u in range(12)))
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    script = (f"mount -t tmpfs -o size=8k tmpfs {disk} && head -c 6000 /dev/urandom > {disk}/keep.bin && "
+              f"'{RECSYS}' recommend '{model}' --users users.csv --k 30 --out {disk}/recs.parquet; "
+              f"echo exit=$?; ls -a {disk}; md5sum {disk}/keep.bin")
+    done = in_namespace(script, tmp_path)
+    assert "exit=2" in done.stdout, done.stderr[-2000:]
+    assert "No space left on device" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    listing = done.stdout.split("exit=2")[1]
+    assert "keep.bin" in listing and "recs.parquet" not in listing and ".tmp-" not in listing
+
+
+def test_a_read_only_tracking_store_is_one_line(tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    (tmp_path / "fast.yaml").write_text(FAST)
+    script = (f"mount --bind {store} {store} && mount -o remount,bind,ro {store} && "
+              f"MLFLOW_TRACKING_URI=sqlite:///{store}/mlflow.db '{RECSYS}' train '{EXAMPLE_SHOP}' --out m "
+              "--config fast.yaml")
+    done = in_namespace(script, tmp_path)
+    line = one_line_error(done)
+    assert "is read-only" in line and str(store) in line
+
+
+def test_a_file_store_is_one_line(tmp_path):
+    line = one_line_error(recsys("train", EXAMPLE_SHOP, "--out", tmp_path / "m", cwd=tmp_path,
+                                 env={"MLFLOW_TRACKING_URI": f"file://{tmp_path}/mlruns"}))
+    assert "MLflow tracking store file://" in line and "maintenance mode" in line
+
+
+def test_recommend_from_an_unreachable_registry_fails_in_seconds(tmp_path):
+    (tmp_path / "users.csv").write_text("user_id\nU00\n")
+    started = time.perf_counter()
+    line = one_line_error(recsys("recommend", "models:/shop@champion", "--users", tmp_path / "users.csv", "--out",
+                                 tmp_path / "r.parquet", env={"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}))
+    assert "cannot be reached" in line and time.perf_counter() - started < 30
+
+
+def test_missing_imagenet_weights_offline_fail_before_any_run(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    line = one_line_error(recsys("train", EXAMPLE_SHOP, "--out", tmp_path / "m", "--image-size", "96", cwd=tmp_path,
+                                 env={"KERAS_HOME": str(tmp_path / "keras"), "MLFLOW_TRACKING_URI": uri,
+                                      "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}))
+    assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5" in line
+    assert f"{tmp_path / 'keras' / 'models'}" in line and "--weights FILE.h5" in line and "compact_cnn" in line
+    mlflow.set_tracking_uri(uri)
+    assert mlflow.search_runs(search_all_experiments=True).empty
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    import pipelines.validate
+
+    def broken(args):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(pipelines.validate, "run", broken)
+    with pytest.raises(ZeroDivisionError):
+        main(["data", "validate", str(EXAMPLE_SHOP)])
