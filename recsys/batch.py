@@ -112,7 +112,8 @@ def score_images(bundle, items: pd.DataFrame, root, shown: pd.DataFrame | None =
     result = bundle.embed_items(items, root)
     ok = result.has_image
     if not ok.any():
-        raise ValueError(f"no usable image among the new items: {skipped_text(result, items if shown is None else shown)}")
+        named = skipped_text(result, items if shown is None else shown)
+        raise ValueError(f"no usable image among the new items: {named}")
     model = bundle.model
     return result, result.item_ids[ok], model.user_vectors_ @ model.image_item_vectors(result.vectors[ok]).T
 

@@ -73,8 +73,9 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
                 return self.bundle.model.recommend(users, k=k, exclude_seen=bool(params.get("exclude_seen", True)))
         except REQUEST_ERRORS as exc:
             raise bad_request(exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)) from None
+        found = columns or "none of them"
         raise bad_request("the input needs a 'user_id' column (top-K per user) or 'item_id' and 'image_base64' "
-                          f"or 'image_path' columns (new items) with values; found {columns or 'none of them'} (other columns "
+                          f"or 'image_path' columns (new items) with values; found {found} (other columns "
                           "are dropped by the model's signature)")
 
     def _score_new_items(self, frame: pd.DataFrame, k: int) -> pd.DataFrame:

@@ -100,3 +100,20 @@ def wait_until_up(url: str, proc: subprocess.Popen, seconds: float = 120) -> Non
             time.sleep(1)
     proc.kill()
     pytest.fail(f"{url} did not answer within {seconds:.0f} s (exit code {proc.poll()})")
+
+
+#: a config that trains in seconds: compact CNN at 32 px, one epoch, no epoch search
+FAST_CONFIG = ("encoder: {name: compact_cnn, image_size: 32, weights: null}\n"
+               "model: {epochs: 1, taste_epochs: 0, validation_share: 0}\n")
+
+
+@pytest.fixture(scope="session")
+def example_model(tmp_path_factory):
+    """A model directory trained by `recsys train` on the committed example shop (do not modify it)."""
+    from pipelines.cli import main
+
+    root = tmp_path_factory.mktemp("example_model")
+    (root / "fast.yaml").write_text(FAST_CONFIG)
+    assert main(["train", str(REPO / "data" / "example-shop"), "--out", str(root / "model"),
+                 "--config", str(root / "fast.yaml")]) == 0
+    return root / "model"

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.cli import main
 from pipelines.validate import validate
 from recsys.data import load_dataset
 from recsys.data.demo import DemoConfig, generate, write_demo
@@ -35,16 +34,6 @@ def test_demo_is_seeded_and_rerun_is_a_no_op(tmp_path):
     write_demo(tmp_path / "d", DemoConfig(n_users=21, n_items=30, seed=5))  # new config replaces it
     assert load_dataset(path).n_users == 21
     assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no temporary folders left behind
-
-
-def test_recsys_demo_prints_warm_and_cold_table(tmp_path, capsys):
-    assert main(["demo", "--path", str(tmp_path / "demo")]) == 0
-    out = capsys.readouterr().out
-    assert "problems found                    0" in out
-    for name in ("popularity", "random"):
-        row = next(line for line in out.splitlines() if line.startswith(name))
-        assert len(row.split()) >= 7  # warm and cold recall/ndcg/map plus fit seconds
-    assert "warm_ndcg_at_20" in out and "cold_ndcg_at_20" in out
 
 
 @pytest.mark.shared

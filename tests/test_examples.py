@@ -27,8 +27,8 @@ def test_readme_python_block_runs(tmp_path):
 def test_readme_config_block_loads(tmp_path):
     from pipelines.config import load_config
 
-    block = re.search(r"hyperparameters, the split and the K values:\n\n```yaml\n(.*?)```", (REPO / "README.md").read_text(),
-                      re.S).group(1)
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"hyperparameters, the split and the K values:\n\n```yaml\n(.*?)```", text, re.S).group(1)
     (tmp_path / "run.yaml").write_text(block)
     config = load_config(tmp_path / "run.yaml")
     assert config.encoder.name == "mobilenet_v2" and config.model["id_dropout"] == 0.3

@@ -17,13 +17,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, free_port
+from conftest import FAST_CONFIG as FAST, REPO, free_port
 from pipelines.cli import main
 from recsys.data.images import load_rgb
 
 EXAMPLE_SHOP = REPO / "data" / "example-shop"
 RECSYS = Path(sys.executable).with_name("recsys")
-FAST = "encoder: {name: compact_cnn, image_size: 32, weights: null}\nmodel: {epochs: 1, taste_epochs: 0, validation_share: 0}\n"
 
 
 def recsys(*args, cwd=None, env=None, timeout=300) -> subprocess.CompletedProcess:
@@ -40,22 +39,15 @@ def one_line_error(done: subprocess.CompletedProcess) -> str:
     return errors[0]
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    root = tmp_path_factory.mktemp("model")
-    (root / "fast.yaml").write_text(FAST)
-    assert main(["train", str(EXAMPLE_SHOP), "--out", str(root / "model"), "--config", str(root / "fast.yaml")]) == 0
-    return root / "model"
-
-
 # -- image reads ------------------------------------------------------------------------
-def test_dev_zero_and_a_fifo_among_candidates_are_reported_and_the_rest_ranked(model, tmp_path):
+def test_dev_zero_and_a_fifo_among_candidates_are_reported_and_the_rest_ranked(example_model, tmp_path):
     os.mkfifo(tmp_path / "stuck.png")
     shutil.copy(EXAMPLE_SHOP / "images" / "0100.png", tmp_path / "good.png")
     (tmp_path / "items.csv").write_text("item_id,image_path\nZERO,/dev/zero\nFIFO,stuck.png\nGOOD,good.png\n0101,\n")
     (tmp_path / "users.csv").write_text("user_id\nU00\nU01\n")
     started = time.perf_counter()
-    done = recsys("recommend", model, "--users", tmp_path / "users.csv", "--k", "2", "--out", tmp_path / "r.parquet",
+    done = recsys("recommend", example_model, "--users", tmp_path / "users.csv", "--k", "2",
+                  "--out", tmp_path / "r.parquet",
                   "--candidates", tmp_path / "items.csv", cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert time.perf_counter() - started < 60
@@ -103,16 +95,27 @@ def test_16_bit_grayscale_is_scaled_not_clipped(tmp_path):
 
 # -- files recsys reads back ------------------------------------------------------------------
 @pytest.fixture
-def model_copy(model, tmp_path):
+def model_copy(example_model, tmp_path):
     copy = tmp_path / "model"
-    shutil.copytree(model, copy)
+    shutil.copytree(example_model, copy)
     (tmp_path / "users.csv").write_text("user_id\nU00\n")
     return copy
 
 
-def recommend_with(model_dir: Path) -> str:
-    return one_line_error(recsys("recommend", model_dir, "--users", model_dir.parent / "users.csv", "--k", "2",
-                                 "--out", model_dir.parent / "r.parquet"))
+def error_of(args: list, capsys) -> str:
+    """The one error line of ``recsys ARGS`` run in this process (a traceback would fail the test)."""
+    assert main([str(a) for a in args]) == 2, args
+    errors = [line for line in capsys.readouterr().err.splitlines() if ": error: " in line]
+    assert len(errors) == 1, errors
+    return errors[0]
+
+
+@pytest.fixture
+def recommend_with(capsys):
+    def run(model_dir: Path) -> str:
+        return error_of(["recommend", model_dir, "--users", model_dir.parent / "users.csv", "--k", "2",
+                         "--out", model_dir.parent / "r.parquet"], capsys)
+    return run
 
 
 def edit_json(path: Path, change) -> None:
@@ -121,23 +124,23 @@ def edit_json(path: Path, change) -> None:
     path.write_text(json.dumps(meta))
 
 
-def test_a_model_of_a_newer_format_is_named(model_copy):
+def test_a_model_of_a_newer_format_is_named(model_copy, recommend_with):
     edit_json(model_copy / "model" / "model.json", lambda m: m.update(format=99))
     assert "model.json: written by a newer recsys (format 99" in recommend_with(model_copy)
 
 
-def test_an_unknown_key_in_the_model_is_named(model_copy):
+def test_an_unknown_key_in_the_model_is_named(model_copy, recommend_with):
     edit_json(model_copy / "model" / "model.json", lambda m: m["params"].update(warp_drive=1))
     assert "model.json: unknown parameter(s) ['warp_drive']" in recommend_with(model_copy)
 
 
-def test_a_truncated_arrays_file_is_named(model_copy):
+def test_a_truncated_arrays_file_is_named(model_copy, recommend_with):
     arrays = model_copy / "model" / "arrays.npz"
     arrays.write_bytes(arrays.read_bytes()[: arrays.stat().st_size // 2])
     assert "arrays.npz: truncated or corrupt" in recommend_with(model_copy)
 
 
-def test_non_finite_or_misshapen_arrays_are_named(model_copy):
+def test_non_finite_or_misshapen_arrays_are_named(model_copy, recommend_with):
     path = model_copy / "item_embeddings.npz"
     with np.load(path) as a:
         arrays = dict(a)
@@ -149,13 +152,13 @@ def test_non_finite_or_misshapen_arrays_are_named(model_copy):
     assert "array 'vectors' has 5 rows, expected 36" in recommend_with(model_copy)
 
 
-def test_bad_json_and_unknown_keys_in_a_config_are_named(tmp_path):
+def test_bad_json_and_unknown_keys_in_a_config_are_named(tmp_path, capsys):
     (tmp_path / "broken.json").write_text('{"model": {"epochs": 3,}')
-    assert "broken.json: cannot be parsed" in one_line_error(
-        recsys("train", EXAMPLE_SHOP, "--out", tmp_path / "m", "--config", tmp_path / "broken.json"))
+    assert "broken.json: cannot be parsed" in error_of(
+        ["train", EXAMPLE_SHOP, "--out", tmp_path / "m", "--config", tmp_path / "broken.json"], capsys)
     (tmp_path / "typo.yaml").write_text("model: {epoch: 3}\n")
-    assert "unknown key(s) ['epoch']" in one_line_error(
-        recsys("train", EXAMPLE_SHOP, "--out", tmp_path / "m", "--config", tmp_path / "typo.yaml"))
+    assert "unknown key(s) ['epoch']" in error_of(
+        ["train", EXAMPLE_SHOP, "--out", tmp_path / "m", "--config", tmp_path / "typo.yaml"], capsys)
 
 
 # -- the environment -------------------------------------------------------------------------
@@ -168,12 +171,12 @@ def in_namespace(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def test_a_full_disk_is_one_line_and_leaves_the_users_files(model, tmp_path):
+def test_a_full_disk_is_one_line_and_leaves_the_users_files(example_model, tmp_path):
     (tmp_path / "users.csv").write_text("user_id\n" + "".join(f"U{u:02d}\n" for u in range(12)))
     disk = tmp_path / "disk"
     disk.mkdir()
     script = (f"mount -t tmpfs -o size=8k tmpfs {disk} && head -c 6000 /dev/urandom > {disk}/keep.bin && "
-              f"'{RECSYS}' recommend '{model}' --users users.csv --k 30 --out {disk}/recs.parquet; "
+              f"'{RECSYS}' recommend '{example_model}' --users users.csv --k 30 --out {disk}/recs.parquet; "
               f"echo exit=$?; ls -a {disk}; md5sum {disk}/keep.bin")
     done = in_namespace(script, tmp_path)
     assert "exit=2" in done.stdout, done.stderr[-2000:]
@@ -194,17 +197,18 @@ def test_a_read_only_tracking_store_is_one_line(tmp_path):
     assert "is read-only" in line and str(store) in line
 
 
-def test_a_file_store_is_one_line(tmp_path):
-    line = one_line_error(recsys("train", EXAMPLE_SHOP, "--out", tmp_path / "m", cwd=tmp_path,
-                                 env={"MLFLOW_TRACKING_URI": f"file://{tmp_path}/mlruns"}))
+def test_a_file_store_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"file://{tmp_path}/mlruns")
+    line = error_of(["train", EXAMPLE_SHOP, "--out", tmp_path / "m"], capsys)
     assert "MLflow tracking store file://" in line and "maintenance mode" in line
 
 
-def test_recommend_from_an_unreachable_registry_fails_in_seconds(tmp_path):
+def test_recommend_from_an_unreachable_registry_fails_in_seconds(tmp_path, monkeypatch, capsys):
     (tmp_path / "users.csv").write_text("user_id\nU00\n")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
     started = time.perf_counter()
-    line = one_line_error(recsys("recommend", "models:/shop@champion", "--users", tmp_path / "users.csv", "--out",
-                                 tmp_path / "r.parquet", env={"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}))
+    line = error_of(["recommend", "models:/shop@champion", "--users", tmp_path / "users.csv", "--out",
+                     tmp_path / "r.parquet"], capsys)
     assert "cannot be reached" in line and time.perf_counter() - started < 30
 
 

@@ -94,7 +94,8 @@ def test_served_model_answers_the_readme_requests(server):
     ({"dataframe_records": [{"item_id": "N1", "image_path": "missing/photo.png"}]},
      "item 'N1' (missing/photo.png): file not found"),
     ({"dataframe_records": [{"item_id": "N2", "image_path": "/dev/zero"}]}, "outside RECSYS_SERVING_IMAGE_ROOT"),
-    ({"dataframe_records": [{"item_id": "N3", "image_path": "../../../etc/passwd"}]}, "path escapes the dataset folder"),
+    ({"dataframe_records": [{"item_id": "N3", "image_path": "../../../etc/passwd"}]},
+     "path escapes the dataset folder"),
     ({"dataframe_records": [{"item_id": "N4", "image_base64": "not base64!"}]}, "not valid base64"),
     ({"dataframe_records": [{"user_id": "U00"}], "params": {"k": 0}}, "param k must be >= 1"),
 ])

@@ -14,6 +14,7 @@ import scipy.sparse as sp
 
 from pipelines.cli import main as recsys_cli
 from recsys.batch import batch_recommend
+from recsys.io import MARKER
 from tests.test_batch import shop_bundle  # noqa: F401  (a fixture: the trained colour-shop model)
 
 pytest.importorskip("pyspark", reason="the Spark engine needs the `spark` extra (pyspark)")
@@ -61,6 +62,7 @@ def test_spark_output_equals_single_machine_output(spark, tmp_path):
     local = batch_recommend(model, tmp_path / "local", k=15, allowed=allowed, chunk=300)
     (tmp_path / "spark").mkdir()
     (tmp_path / "spark" / "stale.parquet").write_text("an older output, replaced as a whole")
+    (tmp_path / "spark" / MARKER).write_text("{}")  # recsys wrote it, so it may be replaced
     stats = spark_batch_recommend(model, tmp_path / "spark", k=15, allowed=allowed, chunk=300, spark=spark,
                                   partitions=5)
     recs = assert_same_recommendations(tmp_path / "local", tmp_path / "spark")

@@ -38,6 +38,15 @@ def demo_run(tmp_path_factory):
     return runs[0], path, proc.stdout, proc.stderr
 
 
+def test_demo_prints_the_dataset_summary_and_the_warm_and_cold_table(demo_run):
+    *_, out, _ = demo_run
+    assert "problems found                    0" in out
+    for name in ("popularity", "random"):
+        row = next(line for line in out.splitlines() if line.startswith(name))
+        assert len(row.split()) >= 7  # warm and cold recall/ndcg/map plus fit seconds
+    assert "warm_ndcg_at_20" in out and "cold_ndcg_at_20" in out
+
+
 def test_demo_prints_no_tensorflow_or_download_noise(demo_run):
     *_, err = demo_run
     assert not NOISE.search(err), err
