@@ -24,7 +24,8 @@ class Recommender:
     #: set by ``fit(progress=...)``: whether training phases show progress bars
     _progress = False
 
-    def fit(self, dataset: Dataset, item_features: np.ndarray | None = None, progress: bool = False) -> "Recommender":
+    def fit(self, dataset: Dataset, item_features: np.ndarray | None = None,
+            progress: bool = False) -> "Recommender":
         """Learn from ``dataset.interactions``.
 
         Parameters

@@ -6,7 +6,6 @@ Warm items are scored with their ID factors and their image; cold items
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -18,8 +17,7 @@ import tensorflow as tf
 
 from recsys.evaluation.metrics import ranking_metrics
 from recsys.evaluation.splits import first_seen, latest_items, random_holdout, temporal_holdout
-from recsys import formats
-from recsys.models import cold_start
+from recsys.models import cold_start, hybrid_files
 from recsys.models.cold_start import has_image
 from recsys.models.base import Recommender
 from recsys.models.hybrid_net import HybridNet, make_train_step
@@ -30,7 +28,6 @@ LOSSES = ("softmax", "bpr")
 #: ridge strengths tried for the image popularity prior
 PRIOR_ALPHAS = (1e1, 1e2, 1e3, 1e4)
 DEFAULT_PRIOR_ALPHA = 1e3
-FORMAT_VERSION = 1
 
 
 class HybridRecommender(Recommender):
@@ -398,60 +395,13 @@ class HybridRecommender(Recommender):
         self.seen_.resize((self.seen_.shape[0], len(self.item_ids_)))
         return self
 
-    # -- persistence (no pickle) ---------------------------------------------------
+    # -- persistence (no pickle): recsys.models.hybrid_files -------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``model.json`` (hyperparameters) and ``arrays.npz`` (learned state)."""
-        self._check_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        meta = {"format": FORMAT_VERSION, "class": type(self).__name__, "params": self.get_params(),
-                "best_epochs": self.best_epochs_, "history": self.history_}
-        seen = self.seen_.tocsr()
-        arrays = dict(user_ids=self.user_ids_.astype(str), item_ids=self.item_ids_.astype(str),
-                      user_vectors=self.user_vectors_, item_vectors=self.item_vectors_,
-                      warm_items=self.warm_items_, image_mean=self.image_mean_, image_std=self.image_std_,
-                      prior_coef=self.prior_coef_, prior_intercept=np.float32(self.prior_intercept_),
-                      image_weight=np.float32(self.image_weight_), profile_weight=np.float32(self.profile_weight_),
-                      space_mean=self.space_.mean, space_components=self.space_.components,
-                      image_calibration=np.array([self.image_scale_, self.image_shift_], np.float32),
-                      seen_indptr=seen.indptr, seen_indices=seen.indices,
-                      **{f"tower_{k}": w for k, w in enumerate(self.tower_)})
-        np.savez(path / "arrays.npz", **arrays)
-        (path / "model.json").write_text(json.dumps(meta, indent=2))
-        return path
+        return hybrid_files.save(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "HybridRecommender":
-        """A saved model, checked (:mod:`recsys.formats`): a wrong format version,
-        unknown key, truncated file, wrong shape or NaN is one line naming the file."""
-        path = Path(path)
-        if not (path / "model.json").exists():
-            raise FileNotFoundError(f"{path}: not a saved recsys model (no model.json)")
-        meta = formats.read_json(path / "model.json", FORMAT_VERSION, {"class", "params", "best_epochs", "history"})
-        unknown = sorted(set(meta["params"]) - set(cls().get_params()))
-        if unknown:
-            raise formats.CorruptFile(f"{path / 'model.json'}: unknown parameter(s) {unknown}")
-        model = cls(**meta["params"])
-        a = formats.load_arrays(path / "arrays.npz", {"user_vectors": "user_ids", "item_vectors": "item_ids",
-                                                       "warm_items": "item_ids"})
-        model.user_ids_ = a["user_ids"].astype(object)
-        model.item_ids_ = a["item_ids"].astype(object)
-        model.user_vectors_, model.item_vectors_ = a["user_vectors"], a["item_vectors"]
-        model.warm_items_ = a["warm_items"]
-        model.image_mean_, model.image_std_ = a["image_mean"], a["image_std"]
-        model.prior_coef_, model.prior_intercept_ = a["prior_coef"], float(a["prior_intercept"])
-        model.image_weight_, model.profile_weight_ = float(a["image_weight"]), float(a["profile_weight"])
-        model.space_ = cold_start.ImageSpace(a["space_mean"], a["space_components"])
-        model.image_scale_, model.image_shift_ = map(float, a["image_calibration"])
-        model.tower_ = [a[f"tower_{k}"] for k in range(4) if f"tower_{k}" in a]
-        try:
-            model.seen_ = sp.csr_matrix((np.ones(len(a["seen_indices"]), np.float32), a["seen_indices"],
-                                         a["seen_indptr"]), shape=(len(model.user_ids_), len(model.item_ids_)))
-        except ValueError as exc:
-            raise formats.CorruptFile(f"{path / 'arrays.npz'}: the seen-items matrix is inconsistent ({exc})") from None
-        if model.user_vectors_.shape[1] != model.item_vectors_.shape[1]:
-            raise formats.CorruptFile(f"{path / 'arrays.npz'}: user and item vectors differ in width")
-        model._user_pos = {u: i for i, u in enumerate(model.user_ids_)}
-        model._item_pos = {u: i for i, u in enumerate(model.item_ids_)}
-        model.best_epochs_, model.history_ = meta["best_epochs"], meta["history"]
-        return model
+        """A saved model, checked: a wrong format version, unknown key, truncated
+        file, wrong shape or NaN is one line naming the file."""
+        return hybrid_files.load(cls, path)
