@@ -84,9 +84,9 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
         if "item_id" not in frame.columns or frame["item_id"].isna().any():
             raise ValueError("every row with an image needs an 'item_id'")
         with tempfile.TemporaryDirectory(prefix="recsys-request-") as tmp:
-            shown, files = request_images(frame, Path(tmp))
+            labels, files = request_images(frame, Path(tmp))
             items = pd.DataFrame({"item_id": frame["item_id"].astype(str).to_numpy(), "image_path": files})
-            shown = items.assign(image_path=shown)
+            shown = items.assign(image_path=labels)  # what messages name: the request's paths, not temporary files
             result, ids, scores = score_images(self.bundle, items, root=tmp, shown=shown)
             if result.skipped_items:
                 raise ValueError(f"unusable image(s): {skipped_text(result, shown)}")

@@ -96,14 +96,14 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def read_image_bytes(path: str | os.PathLike, max_bytes: int | None = None) -> bytes:
+def read_image_bytes(path: str | os.PathLike) -> bytes:
     """The bytes of an image file, read safely: only a regular file (devices, FIFOs,
-    sockets and directories are refused without blocking), at most ``max_bytes``
-    (default :func:`max_image_bytes`), and every ``OSError`` (missing, loops,
-    ENOTDIR, ENAMETOOLONG, EACCES) as an :class:`ImageError`.
+    sockets and directories are refused without blocking), at most
+    :func:`max_image_bytes`, and every ``OSError`` (missing, loops, ENOTDIR,
+    ENAMETOOLONG, EACCES) as an :class:`ImageError`.
     """
     path = Path(path)
-    limit = max_image_bytes() if max_bytes is None else max_bytes
+    limit = max_image_bytes()
     try:
         # O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -118,13 +118,16 @@ def read_image_bytes(path: str | os.PathLike, max_bytes: int | None = None) -> b
     with os.fdopen(fd, "rb") as f:
         if info.st_size == 0:
             raise ImageError(EMPTY, path)
-        if info.st_size > limit:
-            raise ImageError(TOO_LARGE, path, f"{info.st_size / 2**20:.1f} MiB > {limit / 2**20:g} MiB; "
-                                              f"set {MAX_IMAGE_MB_ENV} to allow more")
+        too_large = ImageError(TOO_LARGE, path, f"over {limit / 2**20:g} MiB; set {MAX_IMAGE_MB_ENV} to allow more")
+        if info.st_size > limit:  # refused before a byte is read
+            raise too_large
         try:
-            return f.read(limit + 1)[:limit]
+            data = f.read(limit + 1)
         except OSError as exc:
             raise ImageError(UNREADABLE, path, exc.strerror or str(exc)) from None
+        if len(data) > limit:  # it grew after fstat
+            raise too_large
+        return data
 
 
 def load_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
