@@ -32,7 +32,7 @@ MODEL_NAME_IN_RUN = "model"
 
 
 class TrackingError(ConnectionError):
-    """The tracking server cannot be used; raised before any long work starts."""
+    """The tracking server or store cannot be used; raised before any long work starts."""
 
 
 def tracking_uri() -> str:
