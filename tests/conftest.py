@@ -109,11 +109,12 @@ FAST_CONFIG = ("encoder: {name: compact_cnn, image_size: 32, weights: null}\n"
 
 @pytest.fixture(scope="session")
 def example_model(tmp_path_factory):
-    """A model directory trained by `recsys train` on the committed example shop (do not modify it)."""
+    """A model directory trained by `recsys train` on the committed example shop (do not modify it);
+    its MLflow run is the only one in the experiment ``example-model``."""
     from pipelines.cli import main
 
     root = tmp_path_factory.mktemp("example_model")
     (root / "fast.yaml").write_text(FAST_CONFIG)
     assert main(["train", str(REPO / "data" / "example-shop"), "--out", str(root / "model"),
-                 "--config", str(root / "fast.yaml")]) == 0
+                 "--config", str(root / "fast.yaml"), "--experiment", "example-model"]) == 0
     return root / "model"

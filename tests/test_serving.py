@@ -16,22 +16,16 @@ import pytest
 import requests
 
 from conftest import REPO, free_port, wait_until_up
-from pipelines.cli import main
 
 EXAMPLE_SHOP = REPO / "data" / "example-shop"
 BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
-def logged_model(tmp_path_factory):
-    """A small model trained on the example shop and logged by `recsys train`; returns its runs:/ URI."""
-    tmp = tmp_path_factory.mktemp("served")
-    config = tmp / "fast.yaml"
-    config.write_text("encoder: {name: compact_cnn, image_size: 32, weights: null}\nmodel: {epochs: 3}\n")
-    assert main(["train", str(EXAMPLE_SHOP), "--out", str(tmp / "model"), "--config", str(config),
-                 "--experiment", "serving-test"]) == 0
+def logged_model(example_model):
+    """The example shop's model as `recsys train` logged it; its runs:/ URI."""
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
-    run = mlflow.search_runs(experiment_names=["serving-test"], output_format="list")[0]
+    run = mlflow.search_runs(experiment_names=["example-model"], output_format="list")[0]
     return f"runs:/{run.info.run_id}/model"
 
 
