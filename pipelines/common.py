@@ -54,9 +54,9 @@ def read_items(path: str | Path) -> pd.DataFrame:
     return items
 
 
-def add_overwrite_argument(parser) -> None:
+def add_overwrite_argument(parser, what: str = "the output path") -> None:
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace the output path even if recsys did not write it (default: refuse)")
+                        help=f"replace {what} even if recsys did not write it (default: refuse)")
 
 
 def check_writable(out: str | Path, overwrite: bool = False, inputs=()) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines import tracked
+from pipelines.common import add_overwrite_argument
 from pipelines.config import RunConfig
 from pipelines.evaluate import evaluate_dataset
 from pipelines.validate import format_report, validate
@@ -21,8 +22,7 @@ DEMO_ENCODER = EncoderConfig("compact_cnn", image_size=64, weights=None)
 
 def add_arguments(parser):
     parser.add_argument("--path", type=Path, default=DEFAULT_DEMO_PATH, help="where the demo dataset is written")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace --path even if recsys did not write it (default: refuse)")
+    add_overwrite_argument(parser, "--path")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated shop")
     parser.add_argument("--experiment", default="recsys-demo", help="MLflow experiment name")
 

@@ -25,12 +25,11 @@ def add_arguments(parser):
     add_encoder_arguments(parser)
 
 
-def train(dataset, config, out, overwrite: bool = False, encoder=None):
-    """Embed, fit and save; returns ``(bundle, embed_result, fit_seconds)``."""
+def train(dataset, config, encoder, out, overwrite: bool = False):
+    """Embed with ``encoder`` (an ``ImageEncoder``), fit and save; returns
+    ``(bundle, embed_result, fit_seconds)``."""
     from recsys.bundle import ModelBundle
-    from recsys.vision import ImageEncoder
 
-    encoder = encoder or ImageEncoder(config.encoder)
     embedded = embed_with_report(dataset, encoder, config.store)
     model = config.hybrid()
     started = time.perf_counter()
@@ -53,7 +52,7 @@ def run(args) -> int:
     encoder = ImageEncoder(config.encoder)  # missing ImageNet weights fail here, before any run
     with tracking.start_run("train", run_name=f"train {dataset.name}") as run:
         tracked.log_inputs(config, dataset)
-        bundle, embedded, fit_seconds = train(dataset, config, args.out, args.overwrite, encoder)
+        bundle, embedded, fit_seconds = train(dataset, config, encoder, args.out, args.overwrite)
         model = bundle.model
         tracked.log_training(model)
         mlflow.log_metric("fit_seconds", fit_seconds)
