@@ -28,6 +28,7 @@ COMMANDS = {
     "evaluate": ("evaluate", "warm and cold metrics of the hybrid and every baseline"),
     "batch-recommend": ("batch_recommend", "top-K for every user, in chunks, to Parquet parts"),
     "score-new-items": ("score_new_items", "score new items from their photos: users, per-user top-K, similar"),
+    "browse": ("browse", "a local web explorer of the recommendations, with the photos"),
     "models": ("models", "model registry tools"),
     "demo": ("demo", "generate the demo shop and run the whole flow on it"),
 }

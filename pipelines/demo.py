@@ -47,7 +47,7 @@ def run(args) -> int:
         bundle = ModelBundle(model=model, encoder=encoder, item_ids=dataset.item_ids,
                              item_vectors=embedded.vectors, has_image=embedded.has_image, items=dataset.items,
                              info={"dataset": dataset.summary(), "config": config.to_dict(),
-                                   "trained_on": "every interaction"})
+                                   "trained_on": "every interaction"} | tracking.active_run_reference())
         info = tracked.log_bundle(bundle)
     user = dataset.user_ids[0]
     print(f"\nTop 5 for {user} (model trained on every interaction; items {user} has are left out):")

@@ -37,7 +37,8 @@ def train(dataset, config, encoder, out, overwrite: bool = False):
     fit_seconds = time.perf_counter() - started
     bundle = ModelBundle(model=model, encoder=encoder, item_ids=dataset.item_ids, item_vectors=embedded.vectors,
                          has_image=embedded.has_image, items=dataset.items,
-                         info={"dataset": dataset.summary(), "config": config.to_dict(), "fit_seconds": fit_seconds})
+                         info={"dataset": dataset.summary(), "config": config.to_dict(), "fit_seconds": fit_seconds}
+                         | tracking.active_run_reference())
     bundle.save(out, overwrite=overwrite)
     return bundle, embedded, fit_seconds
 

@@ -201,3 +201,40 @@ def resolve_model_dir(model: str) -> Path:
     if not bundle.is_dir():
         raise ValueError(f"{model}: not a recsys model (no artifacts/bundle inside)")
     return bundle
+
+
+def active_run_reference() -> dict:
+    """The active run's id and store, recorded in a model directory saved inside it
+    (so ``recsys browse`` can link a plain folder back to its run); ``{}`` outside a run."""
+    run = mlflow.active_run()
+    return {"mlflow_run_id": run.info.run_id, "mlflow_tracking_uri": tracking_uri()} if run else {}
+
+
+def model_run_id(model: str) -> str:
+    """The run that logged ``runs:/RUN_ID/...`` or ``models:/NAME@ALIAS`` (or ``/VERSION``)."""
+    if model.startswith("runs:/"):
+        return model.removeprefix("runs:/").split("/")[0]
+    name, _, ref = model.removeprefix("models:/").partition("@")
+    client = mlflow.MlflowClient()
+    if ref:
+        return client.get_model_version_by_alias(name, ref).run_id
+    name, _, version = name.rpartition("/")
+    return client.get_model_version(name, version).run_id
+
+
+def run_summary(run_id: str, uri: str | None = None) -> dict:
+    """What a page shows of a run: name, status, start, metrics, and where to see it.
+    An unreachable store or unknown run gives ``{"run_id", "error"}``, not an exception."""
+    uri = uri or tracking_uri()
+    try:
+        check_server(uri)
+        run = mlflow.MlflowClient(tracking_uri=uri).get_run(run_id)
+    except (TrackingError, mlflow.exceptions.MlflowException) as exc:
+        return {"run_id": run_id, "tracking_uri": uri, "error": str(exc).strip().splitlines()[0]}
+    path = f"#/experiments/{run.info.experiment_id}/runs/{run_id}"
+    web = uri.rstrip("/") if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
+    return {"run_id": run_id, "tracking_uri": uri, "name": run.info.run_name, "status": run.info.status,
+            "started": pd.Timestamp(run.info.start_time, unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M UTC"),
+            "metrics": dict(sorted(run.data.metrics.items())), "url": f"{web}/{path}",
+            "ui_command": None if uri.startswith(("http://", "https://"))
+            else f"mlflow ui --backend-store-uri {uri}"}

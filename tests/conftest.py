@@ -6,9 +6,11 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pytest
 import requests
@@ -118,3 +120,18 @@ def example_model(tmp_path_factory):
     assert main(["train", str(REPO / "data" / "example-shop"), "--out", str(root / "model"),
                  "--config", str(root / "fast.yaml"), "--experiment", "example-model"]) == 0
     return root / "model"
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """`recsys demo` once per session, as a user runs it (its own process); returns (run, the demo folder,
+    stdout, stderr). Its logged model is trained on every interaction of the demo shop."""
+    path = tmp_path_factory.mktemp("demo_run") / "demo"
+    recsys_cli = Path(sys.executable).with_name("recsys")
+    proc = subprocess.run([str(recsys_cli), "demo", "--path", str(path), "--experiment", "demo-test"],
+                          capture_output=True, text=True, timeout=600, cwd=path.parent)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    runs = mlflow.search_runs(experiment_names=["demo-test"], output_format="list")
+    assert len(runs) == 1
+    return runs[0], path, proc.stdout, proc.stderr

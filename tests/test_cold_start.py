@@ -13,10 +13,14 @@ def test_profile_coefficients_rank_like_the_standardised_blend(rng):
     hybrid = rng.normal(size=(7, 50)) * rng.uniform(0.1, 5, (7, 1)) + rng.normal(size=(7, 1))
     profile = rng.uniform(-1, 1, (7, 50))
     for weight in (0.25, 0.5, 0.9):
-        scale, shift = cold_start.profile_coefficients(hybrid, profile, weight)
-        fused = hybrid + scale[:, None] * (profile - shift[:, None])
+        scale, offset = cold_start.profile_coefficients(hybrid, profile, weight)
+        fused = (1 - weight) * hybrid + scale[:, None] * profile + offset[:, None]
         reference = cold_start.blend(hybrid, profile, weight)
         assert (np.argsort(-fused, axis=1) == np.argsort(-reference, axis=1)).all()
+        # the hybrid's level and at most its spread, whatever the weight: new items do not
+        # take over the top (and bottom) of a ranking shared with warm items
+        assert np.allclose(fused.mean(axis=1), hybrid.mean(axis=1), atol=1e-4)
+        assert (fused.std(axis=1) <= hybrid.std(axis=1) * (1 + 1e-5)).all()
     scale, _ = cold_start.profile_coefficients(hybrid, profile, 0.0)
     assert not scale.any()
 

@@ -24,20 +24,6 @@ from recsys.tracking import resolve_model_dir
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    """`recsys demo` once, as a user runs it (its own process); returns (run, the demo folder, stdout, stderr)."""
-    path = tmp_path_factory.mktemp("demo_run") / "demo"
-    recsys_cli = Path(sys.executable).with_name("recsys")
-    proc = subprocess.run([str(recsys_cli), "demo", "--path", str(path), "--experiment", "demo-test"],
-                          capture_output=True, text=True, timeout=600, cwd=path.parent)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
-    runs = mlflow.search_runs(experiment_names=["demo-test"], output_format="list")
-    assert len(runs) == 1
-    return runs[0], path, proc.stdout, proc.stderr
-
-
 def test_demo_prints_the_dataset_summary_and_the_warm_and_cold_table(demo_run):
     *_, out, _ = demo_run
     assert "problems found                    0" in out

@@ -137,7 +137,7 @@ class Dataset:
     def summary(self) -> dict:
         n_pos = int(self.positive_mask.sum())
         return {
-            "name": self.name, "layout": self.layout, "root": str(self.root),
+            "name": self.name, "layout": self.layout, "root": str(self.root.absolute()),
             "users": self.n_users, "items": self.n_items,
             "items_with_interactions": int(self.interactions["item_idx"].nunique()),
             "interactions": len(self.interactions), "positives": n_pos,

@@ -111,21 +111,30 @@ def blend(hybrid_scores: np.ndarray, profile_scores: np.ndarray, weight: float) 
 
 
 def profile_coefficients(hybrid_scores: np.ndarray, profile_scores: np.ndarray, weight: float):
-    """Per-user ``(scale, shift)`` so that ``hybrid + scale * (profile - shift)`` ranks as
-    :func:`blend` does and keeps the hybrid's scale, with the profile part centred
-    (so new items do not all gain or lose against warm ones). Both score
-    matrices are one user's scores over a sample of image-only items per row."""
+    """Per-user ``(scale, offset)`` so that ``(1 - weight) * hybrid + scale * profile + offset``
+    ranks as :func:`blend` does, with the hybrid's mean and at most its spread per user:
+    new items share one ranking with warm ones instead of taking over its top and
+    bottom. Both score matrices are one user's scores over a sample of image-only
+    items per row."""
+    n = len(hybrid_scores)
     if weight <= 0:
-        n = len(hybrid_scores)
         return np.zeros(n, np.float32), np.zeros(n, np.float32)
-    scale = weight / (1.0 - weight) * per_user_std(hybrid_scores) / per_user_std(profile_scores)
-    return scale.astype(np.float32), profile_scores.mean(axis=1).astype(np.float32)
+    scale = weight * per_user_std(hybrid_scores) / per_user_std(profile_scores)
+    offset = weight * hybrid_scores.mean(axis=1) - scale * profile_scores.mean(axis=1)
+    return scale.astype(np.float32), offset.astype(np.float32)
 
 
-def calibration(id_scores: np.ndarray, image_scores: np.ndarray) -> tuple[float, float]:
-    """``(a, b)`` of the least squares ``id_score ~ a * image_score + b`` over warm
-    items, so new and known items can share one ranking. ``a`` stays positive,
-    so new items keep their order; ``(1, 0)`` when image scores are constant."""
+def calibration(user_vectors, item_vectors, image_only, warm, seed=0, max_users: int = 500,
+                max_items: int = 2000) -> tuple[float, float]:
+    """``(a, b)`` of the least squares ``id_score ~ a * image_score + b`` over warm items
+    (a sample of users and items), so new and known items can share one ranking.
+    ``a`` stays positive, so new items keep their order; ``(1, 0)`` when image
+    scores are constant."""
+    rng = np.random.default_rng(seed)
+    warm = np.flatnonzero(warm)
+    warm = warm if len(warm) <= max_items else rng.choice(warm, max_items, replace=False)
+    users = user_vectors[rng.permutation(len(user_vectors))[:max_users]]
+    id_scores, image_scores = users @ item_vectors[warm].T, users @ image_only[warm].T
     if image_scores.std() == 0:
         return 1.0, 0.0
     a, b = np.polyfit(image_scores.ravel(), id_scores.ravel(), 1)
@@ -159,14 +168,14 @@ def fit_prior(features: np.ndarray, positives_per_item: np.ndarray, alpha: float
 def with_profiles(user_vectors, item_vectors, image_only, warm, space, user_items, weight, seed=0, sample=2000):
     """Append the taste-profile block to exported vectors.
 
-    Users ``[u, s_u * profile_u, -s_u * m_u]``; warm items ``[v, 0, 0]``;
-    other items ``[image_only, e_i, 1]`` (``e_i`` in the profile ``space``),
-    with ``(s_u, m_u)`` from :func:`profile_coefficients` over a sample of items.
+    Users ``[u, s_u * profile_u, c_u]``; warm items ``[v, 0, 0]``; other items
+    ``[(1 - weight) * image_only, e_i, 1]`` (``e_i`` in the profile ``space``),
+    with ``(s_u, c_u)`` from :func:`profile_coefficients` over a sample of items.
     """
     profile = profiles(space, user_items)
     rows = np.random.default_rng(seed).permutation(np.flatnonzero(has_image(space)))[:sample]
-    scale, shift = profile_coefficients(user_vectors @ image_only[rows].T, profile @ space[rows].T, weight)
-    users = np.hstack([user_vectors, profile * scale[:, None], -(scale * shift)[:, None]])
-    cold = np.hstack([image_only, space, np.ones((len(space), 1), np.float32)])
+    scale, offset = profile_coefficients(user_vectors @ image_only[rows].T, profile @ space[rows].T, weight)
+    users = np.hstack([user_vectors, profile * scale[:, None], offset[:, None]])
+    cold = np.hstack([(1.0 - max(weight, 0.0)) * image_only, space, np.ones((len(space), 1), np.float32)])
     known = np.hstack([item_vectors, np.zeros((len(item_vectors), space.shape[1] + 1), np.float32)])
     return users, np.where(np.asarray(warm, bool)[:, None], known, cold).astype(np.float32)

@@ -18,7 +18,6 @@ import tensorflow as tf
 from recsys.evaluation.metrics import ranking_metrics
 from recsys.evaluation.splits import first_seen, latest_items, random_holdout, temporal_holdout
 from recsys.models import cold_start, hybrid_files
-from recsys.models.cold_start import has_image
 from recsys.models.base import Recommender
 from recsys.models.hybrid_net import HybridNet, make_train_step
 from recsys.progress import epoch_bar
@@ -211,7 +210,7 @@ class HybridRecommender(Recommender):
         Only the hybrid (ids and images) scores new items with it (:meth:`_export`)."""
         if not (self.use_images and self.use_ids):
             return cold_start.ImageSpace(np.zeros(0), np.zeros((0, 0))), 0, []
-        return cold_start.fit_space(raw, has_image(raw), user_items, epochs, held, self.seed, self._progress)
+        return cold_start.fit_space(raw, cold_start.has_image(raw), user_items, epochs, held, self.seed, self._progress)
 
     def _choose_profile_weight(self, net, features, raw, prior, space, train_items, validation, candidates):
         """The weight of the users' taste profiles against the tower and prior on new
@@ -221,7 +220,7 @@ class HybridRecommender(Recommender):
             return
         u, v = self._vectors(net, features, prior, users, candidates, np.zeros(len(candidates), np.float32),
                              self.image_weight_)
-        space = space.embed(raw, has_image(raw))
+        space = space.embed(raw, cold_start.has_image(raw))
         profile = cold_start.profiles(space, train_items[users])
         ndcg = {w: self._ndcg(cold_start.blend(u @ v.T, profile @ space[candidates].T, w), users, candidates,
                               validation) for w in cold_start.PROFILE_WEIGHTS}
@@ -347,20 +346,14 @@ class HybridRecommender(Recommender):
             return
         _, image_only = self._vectors(net, features, prior, users[:0], all_items,
                                       np.zeros(len(all_items), np.float32), self.image_weight_)
-        self._calibrate(image_only)
+        self.image_scale_, self.image_shift_ = cold_start.calibration(
+            self.user_vectors_, self.item_vectors_, image_only, self.warm_items_, self.seed)
         image_only = cold_start.rescale(image_only, self.image_scale_, self.image_shift_)
         self.user_vectors_, self.item_vectors_ = cold_start.with_profiles(
             self.user_vectors_, self.item_vectors_, image_only, self.warm_items_,
-            self.space_.embed(raw, has_image(raw)), user_items, self.profile_weight_, self.seed)
-
-    def _calibrate(self, image_only, max_users: int = 500, max_items: int = 2000):
-        """Put image-only scores on the scale of ID scores (a sample of users and warm items)."""
-        rng = np.random.default_rng(self.seed)
-        warm = np.flatnonzero(self.warm_items_)
-        warm = warm if len(warm) <= max_items else rng.choice(warm, max_items, replace=False)
-        users = self.user_vectors_[rng.permutation(len(self.user_vectors_))[:max_users]]
-        self.image_scale_, self.image_shift_ = cold_start.calibration(users @ self.item_vectors_[warm].T,
-                                                                      users @ image_only[warm].T)
+            self.space_.embed(raw, cold_start.has_image(raw)), user_items, self.profile_weight_, self.seed)
+        keep = 1.0 - max(self.profile_weight_, 0.0)  # new items added later: scaled as with_profiles did
+        self.image_scale_, self.image_shift_ = keep * self.image_scale_, keep * self.image_shift_
 
     # -- scoring -----------------------------------------------------------------
     def score_index(self, user_idx, item_idx):
@@ -376,7 +369,7 @@ class HybridRecommender(Recommender):
         vectors[:, -1] += self._prior(features)
         vectors = cold_start.rescale(vectors, self.image_scale_, self.image_shift_).astype(np.float32)
         if self.use_ids:  # the taste-profile block (see _export)
-            space = self.space_.embed(features, has_image(features))
+            space = self.space_.embed(features, cold_start.has_image(features))
             vectors = np.hstack([vectors, space, np.ones((len(vectors), 1), np.float32)])
         return vectors
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 from tqdm.auto import tqdm
 
 from recsys.data.images import NO_IMAGE, ImageError, resolve_image_path
@@ -58,7 +57,7 @@ def embed_files(paths: list, encoder: ImageEncoder, batch_size: int = 64,
     reasons = np.zeros(len(paths), dtype=np.int32)
     if not paths:
         return vectors, reasons, 0
-    infer = tf.function(lambda x: encoder.model(tf.cast(x, tf.float32), training=False), reduce_retracing=True)
+    infer = encoder.infer
     batches = 0
     with tqdm(total=len(paths), unit="img", desc="embedding", disable=not progress, smoothing=0.1) as bar:
         start = 0

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from recsys import formats
 from recsys.vision.config import BACKBONES, ENCODERS, RESIZE_POLICY, EncoderConfig  # noqa: F401
@@ -106,6 +107,16 @@ class ImageEncoder:
         self.config = config
         self.model = model if model is not None else build_encoder(config)
         self._fingerprint = None
+        self._infer = None
+
+    @property
+    def infer(self):
+        """The model as one compiled inference function, traced once per encoder (a
+        server embedding one upload at a time would otherwise retrace at every call)."""
+        if self._infer is None:
+            model = self.model
+            self._infer = tf.function(lambda x: model(tf.cast(x, tf.float32), training=False), reduce_retracing=True)
+        return self._infer
 
     @property
     def image_size(self) -> int:

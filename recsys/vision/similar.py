@@ -70,6 +70,11 @@ class SimilarItems:
         idx, val = self._search(self._centred_unit(vectors), k, exclude=None)
         return self._frame(list(query_ids), idx, val)
 
+    def has_image_of(self, item_id) -> bool:
+        """Whether ``item_id`` is in the catalog with an image (so it has neighbours)."""
+        position = self._pos.get(str(item_id))
+        return position is not None and bool(self.has_image[position])
+
     def _position(self, item_id) -> int:
         try:
             return self._pos[str(item_id)]

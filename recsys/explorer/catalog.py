@@ -1,0 +1,261 @@
+"""What the web explorer shows, computed without the web: a model directory, the
+dataset it learned from, and the new items it ranks from their photos alone.
+
+Every lookup is by id. Images are found through the items tables, never
+through a path a request names, and only inside the dataset's own folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import tempfile
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsys.batch import log_partition, score_images
+from recsys.data.images import ImageError, load_rgb, max_image_bytes, resolve_image_path
+from recsys.scoring import top_k
+
+#: users listed on the start page
+SAMPLE_USERS = 12
+#: history items shown on a user's page (newest first)
+HISTORY_SHOWN = 48
+#: side of the thumbnail of an uploaded photo, pixels
+THUMBNAIL = 256
+
+
+class NotFound(LookupError):
+    """An id the model and the dataset do not know; the message says which."""
+
+
+@dataclass
+class Card:
+    """One item as a page shows it."""
+
+    item_id: str
+    score: float | None = None
+    new: bool = False
+    image: bool = False
+    caption: str = ""
+    when: str = ""
+
+
+@dataclass
+class UserRow:
+    user_id: str
+    rank: int
+    score: float
+
+
+class Explorer:
+    """A model directory with its dataset, ready to answer the explorer's pages.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+    dataset : Dataset, optional
+        Histories (with dates), metadata and photos. Without it, histories come
+        from the model's seen items and pages show no photos.
+    new_items : DataFrame, optional
+        ``item_id, image_path`` (relative to ``new_items_root``) of arrivals the
+        model has not seen: embedded now and ranked from their photos.
+    run : dict, optional
+        The MLflow run the model came from (:func:`recsys.tracking.run_summary`).
+    """
+
+    def __init__(self, bundle, dataset=None, new_items: pd.DataFrame | None = None, new_items_root=None,
+                 run: dict | None = None, k: int = 10):
+        self.bundle, self.model, self.dataset, self.run, self.k = bundle, bundle.model, dataset, run, k
+        self.similar = bundle.similar()
+        self._lock = threading.Lock()  # one Keras call at a time
+        self._history_rows = None
+        #: log p(item | user) is against the catalog the model was trained on, as in score-new-items
+        self._catalog_vectors = self.model.item_vectors_
+        self._partition = None
+        self._positions = {i: n for n, i in enumerate(self.model.item_ids_)}
+        self._users = {u: n for n, u in enumerate(self.model.user_ids_)}
+        catalog = dataset.items if dataset is not None else bundle.items
+        tables = [] if catalog is None else [(catalog, None if dataset is None else dataset.root)]
+        if new_items is not None:
+            tables.append((new_items, new_items_root))
+        self.images, self.metadata = image_files(tables), metadata(tables)
+        self.skipped = self._add_unknown_items(tables)
+        warm = getattr(self.model, "warm_items_", np.ones(len(self.model.item_ids_), bool))
+        self.new_item_ids = [i for i, w in zip(self.model.item_ids_, warm) if not w]
+        self._new = set(self.new_item_ids)
+
+    def _add_unknown_items(self, tables) -> list[tuple[str, str]]:
+        """Embed and add items the model does not know (each id once), so they rank as new."""
+        self.new_vectors, skipped = {}, []
+        for table, root in tables:
+            unknown = table[~table["item_id"].isin(self._positions)].drop_duplicates("item_id")
+            if unknown.empty or root is None:
+                continue
+            result = self.bundle.add_new_items(unknown, root)
+            skipped += result.skipped_items
+            for item_id, vector, ok in zip(result.item_ids, result.vectors, result.has_image):
+                if ok:
+                    self.new_vectors[str(item_id)] = vector
+        self._positions = {i: n for n, i in enumerate(self.model.item_ids_)}
+        return skipped
+
+    # -- users -------------------------------------------------------------------
+    def sample_users(self, n: int = SAMPLE_USERS) -> list[str]:
+        ids = self.model.user_ids_
+        return [str(ids[i]) for i in np.random.default_rng(0).permutation(len(ids))[:n]]
+
+    def check_user(self, user_id: str) -> int:
+        if user_id not in self._users:
+            raise NotFound(f"No user {user_id!r} in this model (it knows {len(self._users):,} users; "
+                           "new users need retraining).")
+        return self._users[user_id]
+
+    def history(self, user_id: str) -> tuple[list[Card], int]:
+        """The user's items, newest first (dates where the data has them), and how many in all."""
+        row = self.check_user(user_id)
+        if self.dataset is not None:
+            mine = self._history_frame(user_id)
+            if "timestamp" in mine:
+                mine = mine.sort_values("timestamp", ascending=False, kind="stable")
+            when = (pd.to_datetime(mine["timestamp"], unit="s", utc=True).dt.strftime("%Y-%m-%d").tolist()
+                    if "timestamp" in mine else [""] * len(mine))
+            ids = mine["item_id"].tolist()
+        else:
+            ids = [str(self.model.item_ids_[j]) for j in self.model.seen_[row].indices]
+            when = [""] * len(ids)
+        cards = [self.card(i, when=w) for i, w in zip(ids[:HISTORY_SHOWN], when)]
+        return cards, len(ids)
+
+    def recommendations(self, user_id: str, new_only: bool = False) -> list[Card]:
+        """The user's top-K (or top-K among new items): never an item of their history."""
+        self.check_user(user_id)
+        if new_only and not self.new_item_ids:
+            return []
+        had = set(self.history_ids(user_id))
+        recs = self.model.recommend([user_id], k=self.k + len(had),
+                                    candidates=self.new_item_ids if new_only else None)
+        recs = recs[~recs["item_id"].isin(had)].head(self.k)  # the dataset may be newer than the model
+        return [self.card(i, score) for i, score in zip(recs["item_id"], recs["score"])]
+
+    def history_ids(self, user_id: str) -> list[str]:
+        return [] if self.dataset is None else self._history_frame(user_id)["item_id"].tolist()
+
+    def _history_frame(self, user_id: str) -> pd.DataFrame:
+        if self._history_rows is None:  # once: each user's rows of the interactions
+            self._history_rows = self.dataset.interactions.groupby("user_id", sort=False).indices
+        rows = self._history_rows.get(user_id, np.zeros(0, np.int64))
+        return self.dataset.interactions.iloc[rows]
+
+    # -- items -------------------------------------------------------------------
+    def card(self, item_id: str, score: float | None = None, when: str = "") -> Card:
+        item_id = str(item_id)
+        return Card(item_id, None if score is None else float(score), item_id in self._new,
+                    item_id in self.images, caption_of(self.metadata.get(item_id, {})), when)
+
+    def check_item(self, item_id: str) -> int:
+        if item_id not in self._positions:
+            raise NotFound(f"No item {item_id!r} in this model or its new items.")
+        return self._positions[item_id]
+
+    def item_details(self, item_id: str) -> dict:
+        self.check_item(item_id)
+        return self.metadata.get(item_id, {})
+
+    def similar_items(self, item_id: str) -> list[Card]:
+        """Catalog items that look most like this one (centred cosine of image embeddings)."""
+        self.check_item(item_id)
+        if item_id in self.new_vectors:
+            frame = self.similar.similar_to([item_id], self.new_vectors[item_id][None, :], k=self.k)
+        elif self.similar.has_image_of(item_id):
+            frame = self.similar.similar_items([item_id], k=self.k)
+        else:
+            return []
+        return [self.card(i, s) for i, s in zip(frame["similar_item_id"], frame["score"])]
+
+    def likely_users(self, item_id: str) -> list[UserRow]:
+        """Users most likely to engage with the item, by log p(item | user) over the catalog."""
+        scores = self.model.user_vectors_ @ self.model.item_vectors_[self.check_item(item_id)]
+        return self._top_users(scores)
+
+    def _top_users(self, scores: np.ndarray) -> list[UserRow]:
+        if self._partition is None:  # once: one pass over users x catalog
+            self._partition = log_partition(self.model.user_vectors_, self._catalog_vectors)
+        idx, val = top_k((scores - self._partition)[None, :], self.k)
+        return [UserRow(str(self.model.user_ids_[i]), r + 1, float(v)) for r, (i, v) in enumerate(zip(idx[0], val[0]))
+                if i >= 0]
+
+    # -- a new photo -------------------------------------------------------------
+    def score_photo(self, data: bytes) -> dict:
+        """Similar catalog items and likely users of an uploaded photo, scored like
+        ``recsys score-new-items``. Raises ``ImageError``/``ValueError`` for an unusable file."""
+        if len(data) > max_image_bytes():
+            raise ValueError(f"the photo is over the {max_image_bytes() / 2**20:.3g} MiB cap")
+        with tempfile.TemporaryDirectory(prefix="recsys-upload-") as tmp:
+            path = Path(tmp) / "photo"
+            path.write_bytes(data)
+            image, _ = load_rgb(path)  # the same checks as validation; names the reason
+            items = pd.DataFrame({"item_id": ["uploaded photo"], "image_path": ["photo"]})
+            with self._lock:
+                result, _, scores = score_images(self.bundle, items, tmp,
+                                                 shown=items.assign(image_path="the uploaded file"))
+        similar = self.similar.similar_to(["photo"], result.vectors[result.has_image], k=self.k)
+        return {"thumbnail": data_uri(image),
+                "similar": [self.card(i, s) for i, s in zip(similar["similar_item_id"], similar["score"])],
+                "users": self._top_users(scores[:, 0])}
+
+    # -- the model ---------------------------------------------------------------
+    def summary(self) -> dict:
+        model, info = self.model, self.bundle.info
+        fitted = {name: getattr(model, name) for name in ("best_epochs_", "prior_alpha_", "profile_weight_")
+                  if hasattr(model, name)}
+        return {"counts": {"users": len(model.user_ids_), "items": len(model.item_ids_),
+                           "new items": len(self.new_item_ids),
+                           "interactions trained on": info.get("dataset", {}).get("interactions", "?")},
+                "encoder": asdict(self.bundle.encoder.config), "params": model.get_params(), "fitted": fitted,
+                "dataset": info.get("dataset", {}), "run": self.run, "skipped": self.skipped}
+
+
+def image_files(tables) -> dict[str, Path]:
+    """Item id -> its photo, for items whose ``image_path`` lies inside their table's folder."""
+    out = {}
+    for table, root in tables:
+        if root is None or "image_path" not in table:
+            continue
+        root = Path(root).resolve()
+        for item_id, cell in zip(table["item_id"], table["image_path"]):
+            try:
+                path = resolve_image_path(cell, root)
+            except ImageError:
+                continue
+            if path.resolve().is_relative_to(root):  # absolute paths elsewhere are never served
+                out.setdefault(str(item_id), path)
+    return out
+
+
+def metadata(tables) -> dict[str, dict]:
+    """Item id -> its catalog columns (not the image path)."""
+    out = {}
+    for table, _ in tables:
+        shown = table.drop(columns=[c for c in ("image_path",) if c in table]).astype(str)
+        for record in shown.to_dict("records"):
+            out.setdefault(record.pop("item_id"), record)
+    return out
+
+
+def caption_of(meta: dict, limit: int = 3) -> str:
+    values = [v for v in meta.values() if v and v != "nan"]
+    return " · ".join(values[:limit])
+
+
+def data_uri(image, size: int = THUMBNAIL) -> str:
+    """A small PNG of ``image`` inline in the page (the upload is never stored)."""
+    image = image.copy()
+    image.thumbnail((size, size))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()

@@ -1,0 +1,193 @@
+"""`recsys browse` in a real headless Chromium (Debian's chromium and chromium-driver,
+which .ci/run installs), against a real server process serving the model that
+`recsys demo` logged, trained on the demo shop."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+
+from conftest import free_port, wait_until_up
+from recsys.data.demo import draw_item
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+#: the explorer's list length in these tests
+K = 8
+#: set to a folder to keep the screenshots (the README's comes from here)
+SCREENSHOT_DIR_ENV = "RECSYS_SCREENSHOT_DIR"
+
+
+def draw(path: Path, colour: str, shape: str, seed: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draw_item(colour, shape, "solid", np.random.default_rng(seed)).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def new_items(tmp_path_factory):
+    """Arrivals with only a photo, and one whose path leaves its folder."""
+    root = tmp_path_factory.mktemp("arrivals")
+    draw(root / "outside.png", "red", "circle", 0)
+    folder = root / "new"
+    rows = [("NEW-RED", "red", "circle"), ("NEW-BLUE", "blue", "square"), ("NEW-GREEN", "green", "star")]
+    for n, (item_id, colour, shape) in enumerate(rows):
+        draw(folder / "images" / f"{item_id}.jpg", colour, shape, n)
+    table = pd.DataFrame({"item_id": [r[0] for r in rows] + ["ESCAPES"],
+                          "image_path": [f"images/{r[0]}.jpg" for r in rows] + ["../outside.png"]})
+    table.to_csv(folder / "items.csv", index=False)
+    return folder / "items.csv"
+
+
+@pytest.fixture(scope="module")
+def server(demo_run, new_items):
+    """`recsys browse runs:/.../model --new-items ...` on a free port; stopped with SIGTERM."""
+    run = demo_run[0]
+    port = free_port()
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("recsys")), "browse", f"runs:/{run.info.run_id}/model",
+                             "--new-items", str(new_items), "--port", str(port), "--k", str(K)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_up(url + "/", proc)
+    yield url
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]  # no page failed along the way
+    assert "Stopped" in out
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("needs Chromium and ChromeDriver (Debian: apt-get install chromium chromium-driver; "
+                    ".ci/run installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    # no network beyond localhost here: background services would only fail and log
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-quic", "--window-size=1280,1100",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def visit(browser, server):
+    """Open a page; every page visited must leave the console free of errors."""
+    from selenium.webdriver.common.by import By
+
+    def go(path: str, status: int = 200):
+        browser.get(server + path)
+        # a 404 page is logged as a failed load of that page itself: the only error allowed
+        errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"
+                  and not (status == 404 and entry["message"].startswith(f"{server}{path} - ")
+                           and "status of 404" in entry["message"])]
+        assert not errors, errors
+        return lambda css: browser.find_elements(By.CSS_SELECTOR, css)
+    return go
+
+
+def loaded(browser, images) -> bool:
+    return bool(images) and all(browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0",
+                                                       img) for img in images)
+
+
+def card_ids(find, section: str) -> list[str]:
+    return [card.get_attribute("data-item") for card in find(f"{section} .card")]
+
+
+def test_user_page_shows_history_and_k_unseen_recommendations_as_photos(browser, visit, demo_run, tmp_path):
+    path = demo_run[1]
+    interactions = pd.read_csv(path / "interactions.csv", dtype=str)
+    user = "U0003"
+    had = set(interactions.loc[interactions["user_id"] == user, "item_id"])
+    find = visit(f"/users/{user}")
+    assert sorted(card_ids(find, "#history")) == sorted(had)
+    dates = [meta.text for meta in find("#history .card .meta") if meta.text[:2] == "20"]
+    assert len(dates) == len(had) and dates == sorted(dates, reverse=True)  # newest first
+    recommended = card_ids(find, "#recommendations")
+    assert len(recommended) == K and not set(recommended) & had
+    assert loaded(browser, find("#history img")) and loaded(browser, find("#recommendations img"))
+    new = card_ids(find, "#new-recommendations")
+    assert set(new) == {"NEW-RED", "NEW-BLUE", "NEW-GREEN"}
+    assert len(find("#new-recommendations .badge")) == 3 and loaded(browser, find("#new-recommendations img"))
+    browser.save_screenshot(str(tmp_path / "user_page.png"))
+    if os.environ.get(SCREENSHOT_DIR_ENV):
+        shutil.copy(tmp_path / "user_page.png", Path(os.environ[SCREENSHOT_DIR_ENV]) / "user_page.png")
+    assert (tmp_path / "user_page.png").stat().st_size > 10_000
+
+
+def test_item_page_shows_similar_items_and_likely_users(browser, visit, demo_run):
+    items = pd.read_csv(demo_run[1] / "items.csv", dtype=str).set_index("item_id")
+    item = items.index[0]
+    find = visit(f"/items/{item}")
+    similar = card_ids(find, "#similar")
+    assert len(similar) == K and item not in similar and loaded(browser, find("#similar img"))
+    # the demo's photos are drawn from colour and shape: the nearest look-alikes share the colour
+    assert (items.loc[similar[:3], "colour"] == items.loc[item, "colour"]).mean() >= 2 / 3
+    assert len(find("#users tr")) == K + 1
+
+
+def test_uploaded_red_photo_is_liked_most_by_a_red_lover(browser, visit, demo_run, tmp_path):
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    truth = pd.read_csv(demo_run[1] / "users_truth.csv", dtype=str).set_index("user_id")
+    photo = draw(tmp_path / "red-circle.png", "red", "circle", seed=7)
+    find = visit("/photo")
+    find("input[name=photo]")[0].send_keys(str(photo))
+    find("#score")[0].click()
+    WebDriverWait(browser, 60).until(lambda b: find("#users, #error"))  # the click returns before the new page
+    users = [a.text for a in find("#users tr td a")]
+    assert truth.loc[users[0], "favourite_colour"] == "red", truth.loc[users, "favourite_colour"]
+    assert find("#uploaded") and len(card_ids(find, "#similar")) == K
+
+
+def test_unknown_user_gets_the_404_page(visit, server):
+    find = visit("/users/NOBODY", status=404)
+    assert "NOBODY" in find("#message")[0].text
+    assert requests.get(server + "/users/NOBODY", timeout=10).status_code == 404
+    find = visit("/users?id=NOBODY", status=404)
+    assert "NOBODY" in find("#message")[0].text
+
+
+def test_images_outside_the_dataset_are_refused(server):
+    host, port = server.removeprefix("http://").split(":")
+    # an arrival whose image_path leaves its folder is neither embedded nor served
+    assert requests.get(server + "/images/ESCAPES", timeout=10).status_code == 404
+    for path in ("/images/../../../../etc/passwd", "/images/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+                 "/images//etc/passwd", "/images/NEW-RED/../../outside.png"):
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        conn.request("GET", path)  # sent as written, no client-side normalising
+        response = conn.getresponse()
+        status, body = response.status, response.read()
+        if status == 308:  # werkzeug merges the slashes of //etc: follow it
+            assert response.headers["Location"].startswith(f"{server}/images/"), path
+            followed = requests.get(response.headers["Location"], timeout=10)
+            status, body = followed.status_code, followed.content
+        assert status == 404 and b"root:" not in body, path
+    assert requests.get(server + "/images/NEW-RED", timeout=10).headers["Content-Type"] == "image/jpeg"
+
+
+def test_model_page_links_the_mlflow_run(visit, demo_run):
+    run = demo_run[0]
+    find = visit("/model")
+    link = find("#run a")[0]
+    assert run.info.run_id in link.get_attribute("href")
+    assert "ESCAPES" in find("main")[0].text  # the arrival left out, with its reason

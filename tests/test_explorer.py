@@ -1,0 +1,125 @@
+"""The explorer's pages in-process (Flask's test client) on the example shop's model:
+what each page may show, which files it may serve, and how it refuses bad input.
+The browser tests (tests/test_browse.py) drive the real server."""
+
+from __future__ import annotations
+
+import html
+import io
+import shutil
+import socket
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from conftest import REPO, write_image
+from recsys.bundle import ModelBundle
+from recsys.data import load_dataset
+from recsys.explorer.app import create_app
+from recsys.explorer.catalog import Explorer, image_files
+
+SHOP = REPO / "data" / "example-shop"
+
+
+def png(colour, size=(32, 32)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def shop(tmp_path):
+    """A copy of the example shop with one interaction the model never saw (the data is newer)."""
+    root = tmp_path / "shop"
+    shutil.copytree(SHOP, root)
+    with open(root / "interactions.csv", "a") as f:
+        f.write("U00,0101,2026-12-01,5\n")
+    return root
+
+
+def explorer(model_dir, root=None, new_items=None, new_root=None, k=5):
+    return Explorer(ModelBundle.load(model_dir), load_dataset(root) if root else None, new_items, new_root, k=k)
+
+
+def test_history_is_newest_first_and_recommendations_never_repeat_it(example_model, shop):
+    ex = explorer(example_model, shop)
+    history, total = ex.history("U00")
+    interactions = pd.read_csv(shop / "interactions.csv", dtype=str)
+    mine = interactions[interactions.user_id == "U00"]
+    assert total == len(mine) and [c.item_id for c in history][0] == "0101"  # the newest, 2026-12-01
+    assert [c.when for c in history] == sorted((c.when for c in history), reverse=True)
+    recommended = [c.item_id for c in ex.recommendations("U00")]
+    assert len(recommended) == 5 and not set(recommended) & set(mine.item_id)
+    assert "0101" in set(ex.model.recommend(["U00"], k=36)["item_id"])  # the model alone would propose it
+
+
+def test_only_images_inside_the_dataset_folder_are_served(tmp_path):
+    root = tmp_path / "shop"
+    write_image(root / "images" / "a.png")
+    write_image(tmp_path / "outside.png")
+    (root / "images" / "link.png").symlink_to(tmp_path / "outside.png")
+    table = pd.DataFrame({"item_id": ["a", "up", "abs", "link", "none"],
+                          "image_path": ["images/a.png", "../outside.png", str(tmp_path / "outside.png"),
+                                         "images/link.png", ""]})
+    assert image_files([(table, root)]) == {"a": (root / "images" / "a.png").resolve()}
+
+
+def test_new_photo_ranks_users_against_the_training_catalog(example_model, tmp_path):
+    """Items added as new do not move an upload's user ranking: log p(item | user) is
+    normalised over the catalog the model was trained on, as in score-new-items."""
+    photo = png((210, 40, 40))
+    alone = explorer(example_model).score_photo(photo)["users"]
+    folder = tmp_path / "new"
+    rows = []
+    for n, colour in enumerate([(40, 80, 210), (210, 40, 40), (40, 160, 60)]):
+        write_image(folder / f"n{n}.png", colour)
+        rows.append((f"N{n}", f"n{n}.png"))
+    with_new = explorer(example_model, new_items=pd.DataFrame(rows, columns=["item_id", "image_path"]),
+                        new_root=folder)
+    assert with_new.new_item_ids == ["N0", "N1", "N2"]
+    assert [(u.user_id, round(u.score, 4)) for u in with_new.score_photo(photo)["users"]] == \
+        [(u.user_id, round(u.score, 4)) for u in alone]
+
+
+def test_pages_answer_and_bad_ids_get_the_404_page(example_model, shop):
+    client = create_app(explorer(example_model, shop)).test_client()
+    for path in ("/", "/users/U00", "/items/0100", "/model", "/photo", "/images/0100"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert client.get("/images/0100").data[:8] == b"\x89PNG\r\n\x1a\n"
+    for path, text in (("/users/NOBODY", "No user 'NOBODY'"), ("/items/9999", "No item '9999'"),
+                       ("/users?id=NOBODY", "No user 'NOBODY'"), ("/images/9999", "no such page"),
+                       ("/images/..%2Finteractions.csv", "no such page")):
+        response = client.get(path)
+        page = html.unescape(response.get_data(as_text=True))
+        assert response.status_code == 404 and text in page and "Traceback" not in page, path
+
+
+def test_uploads_are_checked_like_validation_and_capped(example_model, monkeypatch):
+    monkeypatch.setenv("RECSYS_MAX_IMAGE_MB", "0.05")  # 51 KiB
+    client = create_app(explorer(example_model)).test_client()
+    good = client.post("/photo", data={"photo": (io.BytesIO(png((210, 40, 40))), "red.png")})
+    assert good.status_code == 200 and "Who will like it" in good.get_data(as_text=True)
+    corrupt = client.post("/photo", data={"photo": (io.BytesIO(b"GIF89a" + bytes(100)), "bad.gif")})
+    assert corrupt.status_code == 400 and "bad.gif: cannot be used (not a readable image)" in corrupt.get_data(
+        as_text=True)
+    big = np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)  # noise: ~120 KB as PNG
+    buffer = io.BytesIO()
+    Image.fromarray(big).save(buffer, format="PNG")
+    too_large = client.post("/photo", data={"photo": (io.BytesIO(buffer.getvalue()), "big.png")})
+    assert too_large.status_code == 413 and "0.05 MiB cap" in too_large.get_data(as_text=True)
+    empty = client.post("/photo", data={})
+    assert empty.status_code == 400 and "Choose a photo" in empty.get_data(as_text=True)
+
+
+def test_browse_refuses_a_busy_port_before_loading_anything(tmp_path, capsys):
+    from pipelines.cli import main
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        assert main(["browse", str(tmp_path / "no-model-here"), "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"recsys browse: error: --port {port}: 127.0.0.1:{port} is already in use; pick another port"]
