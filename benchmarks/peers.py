@@ -1,4 +1,5 @@
-"""Peer libraries wrapped in recsys's Recommender API, so one protocol measures all.
+"""Peer libraries wrapped in recsys's Recommender API, so one protocol measures all:
+each sets its user and item factors (the model contract, recsys.models.base).
 
 Each wrapper learns from the same training interactions (positives) and, where
 the peer takes content, the same image embeddings. Cold items get whatever the
@@ -14,14 +15,7 @@ import scipy.sparse as sp
 from recsys.models.base import Recommender
 
 
-class _FactorModel(Recommender):
-    """Scores are ``user_vectors_ @ item_vectors_.T``."""
-
-    def score_index(self, user_idx, item_idx):
-        return self.user_vectors_[user_idx] @ self.item_vectors_[item_idx].T
-
-
-class ImplicitALS(_FactorModel):
+class ImplicitALS(Recommender):
     name = "implicit_als"
 
     def __init__(self, factors=64, regularization=0.05, alpha=2.0, iterations=20, seed=0):
@@ -42,7 +36,7 @@ class ImplicitALS(_FactorModel):
         self.item_vectors_[cold] = 0.0  # never trained: random init would be noise, not knowledge
 
 
-class CornacVBPR(_FactorModel):
+class CornacVBPR(Recommender):
     """VBPR (He & McAuley 2016) from Cornac, fed the same image features."""
 
     name = "cornac_vbpr"
@@ -83,7 +77,7 @@ class CornacVBPR(_FactorModel):
         self.item_vectors_ = np.hstack([gamma_i, visual, (beta_i + visual_bias)[:, None]]).astype(np.float32)
 
 
-class LightFMWarp(_FactorModel):
+class LightFMWarp(Recommender):
     """LightFM with WARP loss; item features = identity (warm items) + image features."""
 
     name = "lightfm_warp"

@@ -7,11 +7,15 @@ import importlib.util
 import warnings
 from urllib.parse import urlparse
 
-import mlflow
 import numpy as np
 
-from pipelines.common import add_overwrite_argument, check_writable, local_model, read_ids
-from pipelines.recommend import add_candidates
+from pipelines.common import (
+    add_candidates,
+    add_overwrite_argument,
+    check_writable,
+    local_model,
+    read_ids,
+)
 from recsys import tracking
 from recsys.batch import DEFAULT_CHUNK, batch_recommend, exclusion_mask
 
@@ -70,9 +74,9 @@ def run(args) -> int:
         allowed = ~excluded if allowed is None else allowed & ~excluded
     spark = start_spark(args.spark_master) if args.engine == "spark" else None  # before the run: fail early
     with tracking.start_run("batch_recommend", run_name="batch-recommend"):
-        mlflow.log_params({"model": args.model, "k": args.k, "chunk": args.chunk, "out": args.out,
-                           "engine": args.engine, "partitions": args.partitions,
-                           "exclude_where": ";".join(args.exclude_where), "candidates": args.candidates})
+        tracking.log_params({"model": args.model, "k": args.k, "chunk": args.chunk, "out": args.out,
+                             "engine": args.engine, "partitions": args.partitions,
+                             "exclude_where": ";".join(args.exclude_where), "candidates": args.candidates})
         if args.engine == "spark":
             from recsys.spark import spark_batch_recommend
 
@@ -81,8 +85,8 @@ def run(args) -> int:
         else:
             stats = batch_recommend(model, args.out, users, k=args.k, allowed=allowed, chunk=args.chunk,
                                     progress=True, overwrite=args.overwrite)
-        mlflow.log_metrics({"users": stats.users, "rows": stats.rows, "seconds": stats.seconds,
-                            "users_per_second": stats.users_per_second})
+        tracking.log_metrics({"users": stats.users, "rows": stats.rows, "seconds": stats.seconds,
+                              "users_per_second": stats.users_per_second})
     print(f"Wrote {stats.rows:,} rows for {stats.users:,} users in {stats.parts} part(s) to {args.out} "
           f"({stats.users_per_second:,.0f} users/s)")
     return 0

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
 
-from recsys.data import tables
+from recsys.data import check_images, load_dataset, tables
+from recsys.data.dataset import DEFAULT_POSITIVE_THRESHOLD
+from recsys.data.images import DEFAULT_MAX_PIXELS
 from recsys.io import check_output
-
+from recsys.models import ContentKNN, ItemKNN, Popularity, RandomScores
 
 #: skipped items listed one by one; the rest are counted
 MAX_SKIPPED_SHOWN = 20
@@ -77,3 +80,103 @@ def check_writable(out: str | Path, overwrite: bool = False, inputs=()) -> None:
 def local_model(model: str) -> str | None:
     """A model argument's folder when it is one (not a ``runs:/`` or ``models:/`` URI)."""
     return None if model.startswith(("runs:/", "models:/")) else model
+
+
+# -- users and candidates (recommend, batch-recommend) -----------------------------
+def resolve_users(bundle, users: list[str], skip_unknown: bool) -> list[str]:
+    unknown = [u for u in users if not bundle.model.knows_user(u)]
+    if unknown and not skip_unknown:
+        raise KeyError(f"{len(unknown)} user(s) unknown to the model, e.g. {unknown[:5]}; "
+                       "pass --skip-unknown-users to leave them out (new users need retraining)")
+    if unknown:
+        print(f"  left out {len(unknown)} unknown user(s), e.g. {unknown[:5]}")
+    return [u for u in users if bundle.model.knows_user(u)]
+
+
+def add_candidates(bundle, path: str) -> list[str]:
+    """Candidate ids; items new to the model are embedded from their images."""
+    items = read_items(path)
+    result = bundle.add_new_items(items, Path(path).parent)
+    if len(result.item_ids):
+        print(f"  new candidate items: {result.summary()}")
+    print_skipped(result, "candidate {} left out")
+    return [i for i in items["item_id"] if bundle.model.knows_item(i)]
+
+
+# -- validation (data validate, demo) ---------------------------------------------
+#: image problems listed one by one; the rest are counted
+MAX_PROBLEMS_SHOWN = 20
+
+
+def validate(path, positive_threshold=DEFAULT_POSITIVE_THRESHOLD, max_pixels=DEFAULT_MAX_PIXELS):
+    """Load and check a dataset; returns ``(dataset, image_report)``."""
+    dataset = load_dataset(path, positive_threshold=positive_threshold)
+    report = check_images(dataset.item_ids, dataset.image_paths(), dataset.root, max_pixels=max_pixels)
+    return dataset, report
+
+
+def format_report(dataset, report) -> str:
+    s = dataset.summary()
+    no_image = report.n_items - report.n_usable
+    reasons = ", ".join(f"{reason}: {n:,}" for reason, n in report.unusable.most_common())
+    converted = ", ".join(f"{mode}: {n:,}" for mode, n in report.converted.most_common()) or "none"
+    lines = [
+        f"Dataset {s['name']} ({s['layout']} layout) at {s['root']}",
+        f"  users                    {s['users']:>10,}",
+        f"  items                    {s['items']:>10,}",
+        f"    with interactions      {s['items_with_interactions']:>10,}",
+        f"    with a usable image    {report.n_usable:>10,}",
+        f"    without a usable image {no_image:>10,}" + (f"  ({reasons})" if reasons else ""),
+        f"  interactions             {s['interactions']:>10,}",
+        f"  positives                {s['positives']:>10,}  ({s['positive_rule']})",
+        f"  timestamps               {'yes' if s['has_timestamps'] else 'no':>10}",
+        f"  images converted to RGB  {sum(report.converted.values()):>10,}  ({converted})",
+        f"  problems found           {len(report.problems) + len(dataset.warnings):>10,}",
+    ]
+    for warning in dataset.warnings:
+        lines.append(f"  warning: {warning}")
+    for item_id, reason, detail in report.problems[:MAX_PROBLEMS_SHOWN]:
+        lines.append(f"  image problem: item {item_id!r}: {reason} ({detail})")
+    if len(report.problems) > MAX_PROBLEMS_SHOWN:
+        lines.append(f"  ... and {len(report.problems) - MAX_PROBLEMS_SHOWN} more image problems")
+    return "\n".join(lines)
+
+
+# -- the evaluation job (evaluate, demo) ---------------------------------------------
+#: K values of the metric-at-K curves, besides the config's own
+CURVE_KS = (1, 5, 10, 20, 50)
+
+
+def models_to_compare(config, seed: int) -> dict:
+    return {
+        "hybrid": config.hybrid(),
+        "cf_only": config.hybrid(use_images=False),
+        "image_only": config.hybrid(use_ids=False),
+        "content_knn": ContentKNN(),
+        "item_knn": ItemKNN(),
+        "popularity": Popularity(),
+        "random": RandomScores(seed=seed),
+    }
+
+
+def evaluate_dataset(dataset, config, encoder):
+    """Split, embed with ``encoder`` (an ``ImageEncoder``), fit and evaluate every model,
+    logging to the active MLflow run. Returns ``(results, table, split, models, embedded)``.
+    """
+    from pipelines import tracked
+    from recsys.evaluation import fit_and_evaluate, make_split, metric_table
+
+    s = config.split
+    split = make_split(dataset, **dataclasses.asdict(s))
+    embedded = embed_with_report(dataset, encoder, config.store)
+    models = models_to_compare(config, s.seed)
+    ks = tuple(sorted(set(config.ks) | set(CURVE_KS)))
+    results = fit_and_evaluate(models, split, embedded.vectors, ks=ks, progress=True)
+    k = max(config.ks)
+    table = metric_table(results, tuple(f"{m}_at_{k}" for m in ("recall", "ndcg", "map")))
+    tracked.log_inputs(config, dataset)
+    tracked.log_training(models["hybrid"])
+    tracked.log_evaluation(results, table, main_model="hybrid")
+    tracked.log_gallery(split, models["hybrid"])
+    tracked.log_embeddings(dataset.item_ids, embedded.vectors, embedded.has_image)
+    return results, table, split, models, embedded

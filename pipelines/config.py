@@ -11,11 +11,13 @@ Example (YAML)::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from recsys.vision.config import EncoderConfig
+from recsys.data.dataset import DEFAULT_POSITIVE_THRESHOLD
+from recsys.vision.config import DEFAULT_ENCODER, ENCODERS, EncoderConfig
 from recsys.vision.store import DEFAULT_STORE
 
 
@@ -43,11 +45,11 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(weights="imagenet"))
+    encoder: EncoderConfig = DEFAULT_ENCODER
     model: dict = field(default_factory=dict)
     split: SplitConfig = field(default_factory=SplitConfig)
     ks: tuple = (10, 20)
-    positive_threshold: float = 4.0
+    positive_threshold: float = DEFAULT_POSITIVE_THRESHOLD
     store: str = str(DEFAULT_STORE)
 
     def __post_init__(self):
@@ -111,8 +113,41 @@ def load_config(path: str | Path | None, **defaults) -> RunConfig:
     values = defaults | {k: v for k, v in raw.items() if k not in ("encoder", "split")}
     if "ks" in values:
         values["ks"] = tuple(values["ks"])
-    encoder = defaults.get("encoder", EncoderConfig(weights="imagenet"))
+    encoder = defaults.get("encoder", DEFAULT_ENCODER)
     if "encoder" in raw:
         encoder = EncoderConfig(**(asdict(encoder) | _checked(raw["encoder"], EncoderConfig, str(path), "[encoder]")))
     split = SplitConfig(**_checked(raw.get("split") or {}, SplitConfig, str(path), "[split]"))
     return RunConfig(encoder=encoder, split=split, **{k: v for k, v in values.items() if k not in ("encoder", "split")})
+
+
+def add_encoder_arguments(parser):
+    group = parser.add_argument_group("image encoder")
+    group.add_argument("--encoder", choices=ENCODERS, default=None,
+                       help="CNN turning images into embeddings (default mobilenet_v2)")
+    group.add_argument("--weights", default=None,
+                       help="'imagenet' (downloads once), a local .h5 file, or 'none' for random init "
+                            "(default imagenet for backbones)")
+    group.add_argument("--image-size", type=int, default=None, help="square input side in pixels (default 128)")
+    group.add_argument("--embedding-dim", type=int, default=None,
+                       help="projection head size; default keeps the pooled CNN features")
+
+
+def encoder_config(args, base: EncoderConfig | None = None) -> EncoderConfig:
+    """Command-line options over a base config (from a config file, or the defaults)."""
+    base = base or DEFAULT_ENCODER
+    changes = {}
+    if args.encoder is not None:
+        changes["name"] = args.encoder
+    if args.weights is not None:
+        changes["weights"] = None if args.weights.lower() == "none" else args.weights
+    if args.image_size is not None:
+        changes["image_size"] = args.image_size
+    if args.embedding_dim is not None:
+        changes["embedding_dim"] = args.embedding_dim
+    return EncoderConfig(**(vars(base) | changes))
+
+
+def run_config(args) -> RunConfig:
+    """The ``--config`` file (or the defaults) with the encoder options of the command line over it."""
+    config = load_config(args.config)
+    return dataclasses.replace(config, encoder=encoder_config(args, config.encoder))

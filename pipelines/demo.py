@@ -7,10 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines import tracked
-from pipelines.common import add_overwrite_argument
+from pipelines.common import (
+    add_overwrite_argument,
+    evaluate_dataset,
+    format_report,
+    validate,
+)
 from pipelines.config import RunConfig
-from pipelines.evaluate import evaluate_dataset
-from pipelines.validate import format_report, validate
 from recsys import tracking
 from recsys.data.demo import DemoConfig, write_demo
 from recsys.vision.config import EncoderConfig
@@ -43,7 +46,7 @@ def run(args) -> int:
         print("\nWarm and cold metrics (temporal warm holdout; 20% of items held out cold):")
         print(table.round(4).to_string())
         # the logged model, and the example below, learn from every interaction
-        model = config.hybrid().fit(dataset, embedded.vectors, progress=True)
+        model = config.hybrid().fit(dataset, embedded, progress=True)
         bundle = ModelBundle(model=model, encoder=encoder, item_ids=dataset.item_ids,
                              item_vectors=embedded.vectors, has_image=embedded.has_image, items=dataset.items,
                              info={"dataset": dataset.summary(), "config": config.to_dict(),

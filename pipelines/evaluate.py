@@ -3,19 +3,10 @@ hybrid and every baseline, one table."""
 
 from __future__ import annotations
 
-import dataclasses
-
-from pipelines import tracked
-from pipelines.common import embed_with_report
-from pipelines.embed import add_encoder_arguments, run_config
+from pipelines.common import evaluate_dataset
+from pipelines.config import add_encoder_arguments, run_config
 from recsys import tracking
 from recsys.data import load_dataset
-from recsys.evaluation import fit_and_evaluate, make_split, metric_table
-from recsys.models import ContentKNN, ItemKNN, Popularity, RandomScores
-
-
-#: K values of the metric-at-K curves, besides the config's own
-CURVE_KS = (1, 5, 10, 20, 50)
 
 
 def add_arguments(parser):
@@ -23,38 +14,6 @@ def add_arguments(parser):
     parser.add_argument("--config", default=None, help="run config (.json, .yaml or .toml)")
     parser.add_argument("--experiment", default=tracking.DEFAULT_EXPERIMENT, help="MLflow experiment name")
     add_encoder_arguments(parser)
-
-
-def models_to_compare(config, seed: int) -> dict:
-    return {
-        "hybrid": config.hybrid(),
-        "cf_only": config.hybrid(use_images=False),
-        "image_only": config.hybrid(use_ids=False),
-        "content_knn": ContentKNN(),
-        "item_knn": ItemKNN(),
-        "popularity": Popularity(),
-        "random": RandomScores(seed=seed),
-    }
-
-
-def evaluate_dataset(dataset, config, encoder):
-    """Split, embed with ``encoder`` (an ``ImageEncoder``), fit and evaluate every model,
-    logging to the active MLflow run. Returns ``(results, table, split, models, embedded)``.
-    """
-    s = config.split
-    split = make_split(dataset, **dataclasses.asdict(s))
-    embedded = embed_with_report(dataset, encoder, config.store)
-    models = models_to_compare(config, s.seed)
-    ks = tuple(sorted(set(config.ks) | set(CURVE_KS)))
-    results = fit_and_evaluate(models, split, embedded.vectors, ks=ks, progress=True)
-    k = max(config.ks)
-    table = metric_table(results, tuple(f"{m}_at_{k}" for m in ("recall", "ndcg", "map")))
-    tracked.log_inputs(config, dataset)
-    tracked.log_training(models["hybrid"])
-    tracked.log_evaluation(results, table, main_model="hybrid")
-    tracked.log_gallery(split, models["hybrid"])
-    tracked.log_embeddings(dataset.item_ids, embedded.vectors, embedded.has_image)
-    return results, table, split, models, embedded
 
 
 def run(args) -> int:

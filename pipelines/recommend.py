@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from pipelines.common import add_overwrite_argument, check_writable, local_model, print_skipped, read_ids, read_items
+from pipelines.common import (
+    add_candidates,
+    add_overwrite_argument,
+    check_writable,
+    local_model,
+    read_ids,
+    resolve_users,
+)
 from recsys import tracking
 from recsys.io import write_parquet
 
@@ -22,28 +27,6 @@ def add_arguments(parser):
     parser.add_argument("--include-seen", action="store_true", help="do not exclude items the user interacted with")
     parser.add_argument("--skip-unknown-users", action="store_true",
                         help="leave out users the model has never seen (default: stop with an error)")
-
-
-def resolve_users(bundle, users: list[str], skip_unknown: bool) -> list[str]:
-    known = bundle.model._user_pos
-    unknown = [u for u in users if u not in known]
-    if unknown and not skip_unknown:
-        raise KeyError(f"{len(unknown)} user(s) unknown to the model, e.g. {unknown[:5]}; "
-                       "pass --skip-unknown-users to leave them out (new users need retraining)")
-    if unknown:
-        print(f"  left out {len(unknown)} unknown user(s), e.g. {unknown[:5]}")
-    return [u for u in users if u in known]
-
-
-def add_candidates(bundle, path: str) -> list[str]:
-    """Candidate ids; items new to the model are embedded from their images."""
-    items = read_items(path)
-    result = bundle.add_new_items(items, Path(path).parent)
-    if len(result.item_ids):
-        print(f"  new candidate items: {result.summary()}")
-    print_skipped(result, "candidate {} left out")
-    usable = set(bundle.model._item_pos)
-    return [i for i in items["item_id"] if i in usable]
 
 
 def run(args) -> int:

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
-
-from pipelines.common import add_overwrite_argument, check_writable, local_model, print_skipped, read_items
+from pipelines.common import (
+    add_overwrite_argument,
+    check_writable,
+    local_model,
+    print_skipped,
+    read_items,
+)
 from recsys import tracking
 from recsys.batch import score_new_items
 
@@ -33,7 +37,7 @@ def run(args) -> int:
     with tracking.start_run("score_new_items", run_name="score-new-items"):
         result = score_new_items(bundle, items, Path(args.items).parent, args.out, args.n_users, args.k,
                                  args.n_similar, overwrite=args.overwrite)
-        mlflow.log_metrics({"new_items": len(items), "embedded": result.embedded,
+        tracking.log_metrics({"new_items": len(items), "embedded": result.embedded,
                             "skipped": sum(result.skipped.values())})
     print(f"New items: {result.summary()}")
     print_skipped(result, "skipped {}")

@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import mlflow
 import pandas as pd
 
 from recsys import reports, tracking
@@ -17,12 +16,12 @@ GALLERY_USERS = 4
 
 def log_inputs(config, dataset) -> None:
     """The whole config as params, the dataset fingerprint, and the config file."""
-    mlflow.log_params(tracking.flatten(config.to_dict()) | tracking.dataset_fingerprint(dataset))
-    mlflow.log_dict(config.to_dict(), "config.json")
+    tracking.log_params(tracking.flatten(config.to_dict()) | tracking.dataset_fingerprint(dataset))
+    tracking.log_dict(config.to_dict(), "config.json")
 
 
 def log_figure(fig, name: str) -> None:
-    mlflow.log_figure(fig, name)
+    tracking.log_figure(fig, name)
     plt.close(fig)
 
 
@@ -33,7 +32,7 @@ def log_embeddings(item_ids, vectors, has_image) -> None:
 
 def log_training(model) -> None:
     tracking.log_history(model.history_)
-    mlflow.log_metrics({f"best_epochs_{phase}": n for phase, n in model.best_epochs_.items()}
+    tracking.log_metrics({f"best_epochs_{phase}": n for phase, n in model.best_epochs_.items()}
                        | {"image_taste_weight": model.image_weight_, "image_prior_alpha": model.prior_alpha_,
                           "taste_profile_weight": model.profile_weight_})
     log_figure(reports.training_curves(model.history_), "plots/training_curves.png")
@@ -63,5 +62,5 @@ def log_bundle(bundle, registered_name: str | None = None):
     with tempfile.TemporaryDirectory() as tmp:
         path = bundle.save(Path(tmp) / "bundle")
         info = tracking.log_model(path, bundle.model.user_ids_[:3], registered_name)
-    mlflow.log_dict(json.loads(json.dumps(bundle.info, default=str)), "bundle_info.json")
+    tracking.log_dict(json.loads(json.dumps(bundle.info, default=str)), "bundle_info.json")
     return info

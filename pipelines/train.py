@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import time
 
-import mlflow
-
 from pipelines import tracked
 from pipelines.common import add_overwrite_argument, check_writable, embed_with_report
-from pipelines.embed import add_encoder_arguments, run_config
+from pipelines.config import add_encoder_arguments, run_config
 from recsys import tracking
 from recsys.data import load_dataset
 
@@ -33,7 +31,7 @@ def train(dataset, config, encoder, out, overwrite: bool = False):
     embedded = embed_with_report(dataset, encoder, config.store)
     model = config.hybrid()
     started = time.perf_counter()
-    model.fit(dataset, embedded.vectors, progress=True)
+    model.fit(dataset, embedded, progress=True)  # aligned by item id
     fit_seconds = time.perf_counter() - started
     bundle = ModelBundle(model=model, encoder=encoder, item_ids=dataset.item_ids, item_vectors=embedded.vectors,
                          has_image=embedded.has_image, items=dataset.items,
@@ -56,7 +54,7 @@ def run(args) -> int:
         bundle, embedded, fit_seconds = train(dataset, config, encoder, args.out, args.overwrite)
         model = bundle.model
         tracked.log_training(model)
-        mlflow.log_metric("fit_seconds", fit_seconds)
+        tracking.log_metric("fit_seconds", fit_seconds)
         tracked.log_embeddings(dataset.item_ids, embedded.vectors, embedded.has_image)
         info = tracked.log_bundle(bundle, args.register)
     print(f"Fitted {type(model).__name__} on {len(dataset.interactions):,} interactions "

@@ -53,7 +53,7 @@ def user_rows(model, users, k: int) -> np.ndarray:
     an unknown user raises ``KeyError`` naming it."""
     if k < 1:
         raise ValueError(f"`k` must be >= 1, got {k}")
-    return np.arange(len(model.user_ids_)) if users is None else model._index(users, model._user_pos, "user")
+    return np.arange(len(model.user_ids_)) if users is None else model.user_index(users)
 
 
 def batch_recommend(model, out_dir, users=None, k: int = 20, allowed: np.ndarray | None = None,

@@ -76,16 +76,22 @@ class ModelBundle:
                              self.encoder, store_dir=None)
 
     def add_new_items(self, items: pd.DataFrame, root) -> EmbedResult:
-        """Make unknown items of ``items`` rankable from their images (cold start).
+        """Make unknown items of ``items`` rankable from their images (cold start): the
+        model scores them, and the catalog (similar items, metadata) holds them.
 
         Returns the embedding result; items whose image could not be used are
         not added (their reasons are in ``skipped_items``).
         """
-        known = set(self.model.item_ids_)
-        new = items[~items["item_id"].astype(str).isin(known)]
+        new = items[~items["item_id"].astype(str).map(self.model.knows_item)].drop_duplicates("item_id")
         result = self.embed_items(new, root)
         ok = result.has_image
-        self.model.add_items(result.item_ids[ok], result.vectors[ok])
+        added = set(self.model.add_items(result.item_ids[ok], result.vectors[ok]))
+        rows = [n for n, i in enumerate(result.item_ids) if ok[n] and i in added]
+        self.item_ids = np.concatenate([self.item_ids, result.item_ids[rows]])
+        self.item_vectors = np.vstack([self.item_vectors, result.vectors[rows]])
+        self.has_image = np.concatenate([self.has_image, np.ones(len(rows), bool)])
+        if self.items is not None:
+            self.items = pd.concat([self.items, new.iloc[rows].astype({"item_id": str})], ignore_index=True)
         return result
 
     def similar(self) -> SimilarItems:

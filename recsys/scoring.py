@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-
 GROUP = 8  # columns per group in select_top_k: smallest of 8/16/32 was fastest at 20k items
 
 
@@ -95,9 +94,24 @@ def mask_seen(scores: np.ndarray, seen_rows: sp.csr_matrix, columns: np.ndarray 
     return scores
 
 
-def chunked_top_k(user_vectors: np.ndarray, item_vectors: np.ndarray, k: int, seen: sp.csr_matrix | None = None,
+def transposed(vectors):
+    """``vectors.T`` in the layout a product wants: contiguous float32, or CSC when sparse."""
+    return vectors.T.tocsc() if sp.issparse(vectors) else np.ascontiguousarray(np.asarray(vectors, np.float32).T)
+
+
+def product(user_block, item_t) -> np.ndarray:
+    """Dense float32 scores ``user_block @ item_t``; either side may be a sparse matrix
+    (item-kNN's vectors are rows of the interaction and similarity matrices)."""
+    if not sp.issparse(user_block):
+        user_block = np.asarray(user_block, np.float32)
+    scores = user_block @ item_t
+    return (scores.toarray() if sp.issparse(scores) else np.asarray(scores)).astype(np.float32, copy=False)
+
+
+def chunked_top_k(user_vectors, item_vectors, k: int, seen: sp.csr_matrix | None = None,
                   allowed: np.ndarray | None = None, chunk: int = 1024):
-    """Top-``k`` items for every user, ``chunk`` users at a time.
+    """Top-``k`` items for every user, ``chunk`` users at a time: the one ranking loop
+    of every model (recommend, batch, Spark, serving, the explorer).
 
     One BLAS matrix product per chunk, seen items and disallowed items set to
     ``-inf``, then :func:`top_k`. Memory is bounded by ``chunk x n_items``
@@ -105,10 +119,10 @@ def chunked_top_k(user_vectors: np.ndarray, item_vectors: np.ndarray, k: int, se
 
     Yields ``(first_user_row, indices (n, k), scores (n, k))`` per chunk.
     """
-    item_t = np.ascontiguousarray(np.asarray(item_vectors, np.float32).T)
+    item_t = transposed(item_vectors)
     blocked = None if allowed is None else ~np.asarray(allowed, bool)
-    for start in range(0, len(user_vectors), chunk):
-        scores = np.asarray(user_vectors[start:start + chunk], np.float32) @ item_t
+    for start in range(0, user_vectors.shape[0], chunk):
+        scores = product(user_vectors[start:start + chunk], item_t)
         if blocked is not None:
             scores[:, blocked] = -np.inf
         if seen is not None:

@@ -31,6 +31,11 @@ DEFAULT_EXPERIMENT = "recsys"
 MODEL_NAME_IN_RUN = "model"
 
 
+#: what jobs log, so that mlflow is imported here and in recsys.serving only
+log_params, log_metrics, log_metric, log_dict, log_figure = (
+    mlflow.log_params, mlflow.log_metrics, mlflow.log_metric, mlflow.log_dict, mlflow.log_figure)
+
+
 class TrackingError(ConnectionError):
     """The tracking server or store cannot be used; raised before any long work starts."""
 
@@ -158,7 +163,7 @@ def log_frame(frame: pd.DataFrame, name: str) -> None:
 
 # -- the logged model -----------------------------------------------------------------
 #: the code MLflow logs and runs to build the pyfunc model (no pickle)
-MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
+MODEL_CODE = Path(__file__).with_name("serving") / "model_code.py"
 
 
 def model_requirements() -> list[str]:
@@ -172,7 +177,7 @@ def model_requirements() -> list[str]:
 
 def log_model(bundle_dir: str | Path, example_users, registered_name: str | None = None):
     """Log a model directory as a pyfunc model in the active run (optionally registered):
-    the code of :mod:`recsys.mlflow_model` and the directory as plain files."""
+    the code of :mod:`recsys.serving.model_code` and the directory as plain files."""
     from recsys.serving import SIGNATURE
 
     example = pd.DataFrame({"user_id": [str(u) for u in example_users]})

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import write_image
 from recsys.batch import batch_recommend, exclusion_mask, log_partition, score_new_items
 from recsys.bundle import ModelBundle
 from recsys.data.demo import draw_item
@@ -71,16 +72,15 @@ def test_batch_output_schema_ranks_seen_and_filters(shop_bundle, tmp_path):
 
 
 KILLABLE_JOB = """
-import sys, types, numpy as np, scipy.sparse as sp
+import sys, numpy as np, scipy.sparse as sp
 from recsys.batch import batch_recommend
+from recsys.models import Recommender
 rng = np.random.default_rng(0)
 n_users, n_items = 400_000, 3_000
-model = types.SimpleNamespace(user_ids_=np.array([f"u{i}" for i in range(n_users)], dtype=object),
-    item_ids_=np.array([f"i{i}" for i in range(n_items)], dtype=object),
-    user_vectors_=rng.normal(size=(n_users, 32)).astype(np.float32),
-    item_vectors_=rng.normal(size=(n_items, 32)).astype(np.float32),
-    seen_=sp.csr_matrix((np.ones(3 * n_users), (np.repeat(np.arange(n_users), 3),
-                                                 rng.integers(0, n_items, 3 * n_users))), shape=(n_users, n_items)))
+model = Recommender.from_factors([f"u{i}" for i in range(n_users)], [f"i{i}" for i in range(n_items)],
+    rng.normal(size=(n_users, 32)).astype(np.float32), rng.normal(size=(n_items, 32)).astype(np.float32),
+    sp.csr_matrix((np.ones(3 * n_users), (np.repeat(np.arange(n_users), 3), rng.integers(0, n_items, 3 * n_users))),
+                  shape=(n_users, n_items)))
 batch_recommend(model, sys.argv[1], k=10, chunk=2_000)
 """
 
@@ -131,3 +131,15 @@ def test_mlproject_entry_point_runs_the_batch_job(shop_bundle, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     recs = pd.read_parquet(tmp_path / "recs")
     assert recs.groupby("user_id").size().eq(3).all() and recs.user_id.nunique() == len(bundle.model.user_ids_)
+
+
+def test_new_items_join_the_bundle_catalog(shop_bundle, tmp_path):
+    """After ``add_new_items`` the bundle's catalog (similar items, metadata) holds what
+    the model can now rank (it used to grow the model only)."""
+    bundle = ModelBundle.load(shop_bundle[1].save(tmp_path / "bundle"))
+    write_image(tmp_path / "new" / "n.png", (210, 40, 40))
+    bundle.add_new_items(pd.DataFrame({"item_id": ["new-red", "new-red"], "image_path": ["n.png", "n.png"]}),
+                         tmp_path / "new")
+    assert list(bundle.item_ids).count("new-red") == 1 and len(bundle.item_ids) == len(bundle.item_vectors)
+    assert len(bundle.similar().similar_items(["new-red"], k=3)) == 3
+    assert "new-red" in set(bundle.items["item_id"])

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from pipelines.cli import main
-from pipelines.validate import format_report, validate
+from pipelines.common import format_report, validate
 from recsys.data import DataError, ImageError, load_dataset, load_rgb
 from recsys.data import images as im
 from tests.conftest import REPO, write_dataset, write_image

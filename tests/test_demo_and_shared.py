@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.validate import validate
+from pipelines.common import validate
 from recsys.data import load_dataset
 from recsys.data.demo import DemoConfig, generate, write_demo
 from tests.conftest import HM, MOVIELENS, need

@@ -32,7 +32,7 @@ def logged_model(example_model):
 def test_logged_model_holds_no_pickle_and_installs_recsys_from_its_project(logged_model, tmp_path):
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=logged_model, dst_path=str(tmp_path)))
     files = [p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()]
-    assert "mlflow_model.py" in files and "artifacts/bundle/bundle.json" in files
+    assert "model_code.py" in files and "artifacts/bundle/bundle.json" in files
     assert not [f for f in files if f.endswith((".pkl", ".pickle"))], files
     requirements = (local / "requirements.txt").read_text().splitlines()
     assert f"recsys @ {REPO.as_uri()}" in requirements and not any(r.startswith("recsys==") for r in requirements)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pandas as pd
@@ -15,6 +14,7 @@ import scipy.sparse as sp
 from pipelines.cli import main as recsys_cli
 from recsys.batch import batch_recommend
 from recsys.io import MARKER
+from recsys.models import Recommender
 from tests.test_batch import shop_bundle  # noqa: F401  (a fixture: the trained colour-shop model)
 
 pytest.importorskip("pyspark", reason="the Spark engine needs the `spark` extra (pyspark)")
@@ -38,13 +38,9 @@ def synthetic_model(n_users=2_500, n_items=1_500, factors=16, seen_per_user=6, s
     rng = np.random.default_rng(seed)
     rows = np.repeat(np.arange(n_users), seen_per_user)
     seen = sp.csr_matrix((np.ones(len(rows)), (rows, rng.integers(0, n_items, len(rows)))), shape=(n_users, n_items))
-    return types.SimpleNamespace(
-        user_ids_=np.array([f"u{i:05d}" for i in range(n_users)], dtype=object),
-        item_ids_=np.array([f"i{i:05d}" for i in range(n_items)], dtype=object),
-        user_vectors_=rng.normal(size=(n_users, factors)).astype(np.float32),
-        item_vectors_=rng.normal(size=(n_items, factors)).astype(np.float32),
-        seen_=seen, _user_pos={f"u{i:05d}": i for i in range(n_users)},
-        _index=lambda ids, pos, kind: np.array([pos[i] for i in ids]))
+    return Recommender.from_factors([f"u{i:05d}" for i in range(n_users)], [f"i{i:05d}" for i in range(n_items)],
+                                    rng.normal(size=(n_users, factors)).astype(np.float32),
+                                    rng.normal(size=(n_items, factors)).astype(np.float32), seen)
 
 
 def assert_same_recommendations(left_dir, right_dir):

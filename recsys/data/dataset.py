@@ -6,7 +6,6 @@ is the one object that translates, so ids survive exactly as given.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import scipy.sparse as sp
 
 from recsys.data import tables
 from recsys.data.tables import DataError
+from recsys.idmap import IdMap
 
 #: default star threshold for a rating to count as a positive
 DEFAULT_POSITIVE_THRESHOLD = 4.0
@@ -50,8 +50,7 @@ class Dataset:
     layout: str = "contract"
     warnings: tuple[str, ...] = ()
     positive_threshold: float = DEFAULT_POSITIVE_THRESHOLD
-    _user_index: dict = field(default=None, repr=False, compare=False)
-    _item_index: dict = field(default=None, repr=False, compare=False)
+    _maps: tuple = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_frames(cls, interactions: pd.DataFrame, items: pd.DataFrame, root, *,
@@ -88,18 +87,25 @@ class Dataset:
     def n_items(self) -> int:
         return len(self.item_ids)
 
-    def _maps(self):
-        if self._user_index is None:
-            object.__setattr__(self, "_user_index", {u: i for i, u in enumerate(self.user_ids)})
-            object.__setattr__(self, "_item_index", {u: i for i, u in enumerate(self.item_ids)})
-        return self._user_index, self._item_index
+    @property
+    def user_map(self) -> IdMap:
+        return self._id_maps()[0]
+
+    @property
+    def item_map(self) -> IdMap:
+        return self._id_maps()[1]
+
+    def _id_maps(self) -> tuple[IdMap, IdMap]:
+        if self._maps is None:  # built on first use, shared by the views of one catalog
+            object.__setattr__(self, "_maps", (IdMap(self.user_ids, "user"), IdMap(self.item_ids, "item")))
+        return self._maps
 
     def user_index(self, user_ids, missing: str = "raise") -> np.ndarray:
         """Ids -> int32 indices. ``missing="raise"`` names unknown ids; ``"-1"`` marks them."""
-        return _lookup(self._maps()[0], user_ids, "user", missing)
+        return self.user_map.rows(user_ids, missing).astype(np.int32)
 
     def item_index(self, item_ids, missing: str = "raise") -> np.ndarray:
-        return _lookup(self._maps()[1], item_ids, "item", missing)
+        return self.item_map.rows(item_ids, missing).astype(np.int32)
 
     # -- views ---------------------------------------------------------------
     @property
@@ -145,35 +151,3 @@ class Dataset:
                               else "weight > 0" if "weight" in self.interactions else "every interaction"),
             "has_timestamps": "timestamp" in self.interactions,
         }
-
-
-def _lookup(index: dict, ids, kind: str, missing: str) -> np.ndarray:
-    ids = [ids] if isinstance(ids, str) else list(ids)
-    out = np.fromiter((index.get(str(i), -1) for i in ids), dtype=np.int32, count=len(ids))
-    if missing == "raise" and (out < 0).any():
-        unknown = [ids[j] for j in np.flatnonzero(out < 0)[:5]]
-        raise KeyError(f"unknown {kind}_id(s): {', '.join(map(repr, unknown))}"
-                       + (f" and {int((out < 0).sum()) - 5} more" if (out < 0).sum() > 5 else ""))
-    return out
-
-
-def load_dataset(path: str | os.PathLike, positive_threshold: float = DEFAULT_POSITIVE_THRESHOLD) -> Dataset:
-    """Load a dataset folder in the data contract, or a known layout (MovieLens, H&M).
-
-    Raises
-    ------
-    DataError
-        With the file, row or column at fault.
-    """
-    from recsys.data import adapters  # adapters build on this module
-
-    root = Path(path)
-    layout = adapters.detect_layout(root)
-    if layout != "contract":
-        return adapters.LOADERS[layout](root, positive_threshold=positive_threshold)
-    files = [tables.find_table(root, tables.INTERACTIONS), tables.find_table(root, tables.ITEMS)]
-    inter = tables.read_table(files[0], tables.ID_COLUMNS)
-    items = tables.read_table(files[1], ("item_id",))
-    return Dataset.from_frames(inter, items, root, name=root.name, layout="contract",
-                               positive_threshold=positive_threshold,
-                               sources=(files[0].name, files[1].name))

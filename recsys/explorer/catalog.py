@@ -77,8 +77,6 @@ class Explorer:
         #: log p(item | user) is against the catalog the model was trained on, as in score-new-items
         self._catalog_vectors = self.model.item_vectors_
         self._partition = None
-        self._positions = {i: n for n, i in enumerate(self.model.item_ids_)}
-        self._users = {u: n for n, u in enumerate(self.model.user_ids_)}
         catalog = dataset.items if dataset is not None else bundle.items
         tables = [] if catalog is None else [(catalog, None if dataset is None else dataset.root)]
         if new_items is not None:
@@ -93,15 +91,13 @@ class Explorer:
         """Embed and add items the model does not know (each id once), so they rank as new."""
         self.new_vectors, skipped = {}, []
         for table, root in tables:
-            unknown = table[~table["item_id"].isin(self._positions)].drop_duplicates("item_id")
-            if unknown.empty or root is None:
+            if root is None:
                 continue
-            result = self.bundle.add_new_items(unknown, root)
+            result = self.bundle.add_new_items(table, root)
             skipped += result.skipped_items
             for item_id, vector, ok in zip(result.item_ids, result.vectors, result.has_image):
                 if ok:
                     self.new_vectors[str(item_id)] = vector
-        self._positions = {i: n for n, i in enumerate(self.model.item_ids_)}
         return skipped
 
     # -- users -------------------------------------------------------------------
@@ -110,10 +106,10 @@ class Explorer:
         return [str(ids[i]) for i in np.random.default_rng(0).permutation(len(ids))[:n]]
 
     def check_user(self, user_id: str) -> int:
-        if user_id not in self._users:
-            raise NotFound(f"No user {user_id!r} in this model (it knows {len(self._users):,} users; "
+        if not self.model.knows_user(user_id):
+            raise NotFound(f"No user {user_id!r} in this model (it knows {len(self.model.user_ids_):,} users; "
                            "new users need retraining).")
-        return self._users[user_id]
+        return int(self.model.user_index([user_id])[0])
 
     def history(self, user_id: str) -> tuple[list[Card], int]:
         """The user's items, newest first (dates where the data has them), and how many in all."""
@@ -158,9 +154,9 @@ class Explorer:
                     item_id in self.images, caption_of(self.metadata.get(item_id, {})), when)
 
     def check_item(self, item_id: str) -> int:
-        if item_id not in self._positions:
+        if not self.model.knows_item(item_id):
             raise NotFound(f"No item {item_id!r} in this model or its new items.")
-        return self._positions[item_id]
+        return int(self.model.item_index([item_id])[0])
 
     def item_details(self, item_id: str) -> dict:
         self.check_item(item_id)

@@ -1,77 +1,154 @@
-"""The one recommender API every model shares (scikit-learn style)."""
+"""The one model contract every recommender shares: a fitted model is a factor model.
+
+A fitted model holds
+
+- ``user_map_``, ``item_map_``: :class:`~recsys.idmap.IdMap` (``user_ids_`` and
+  ``item_ids_`` are their ids), with :meth:`~Recommender.knows_user`,
+  :meth:`~Recommender.user_index` and their item twins;
+- ``user_vectors_`` (n_users, d) and ``item_vectors_`` (n_items, d), dense
+  arrays or CSR matrices: a score is their dot product;
+- ``seen_``: CSR users x items of the training interactions.
+
+Batch jobs, Spark, serving, ``recommend``, the explorer and the evaluation use
+only these and the methods below (implicit's ``MatrixFactorizationBase`` has
+the same shape). A model writes ``_fit`` and sets the vectors; ranking is the
+one chunked top-K of :mod:`recsys.scoring`. :meth:`Recommender.from_factors`
+makes a fitted model of vectors computed elsewhere.
+"""
 
 from __future__ import annotations
 
+import inspect
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from recsys.data.dataset import Dataset
-from recsys.scoring import mask_seen, ranked_frame, top_k
-
-#: users scored per block in recommend(): bounds memory at block x n_items floats
-USER_BLOCK = 2048
+from recsys.idmap import IdMap
+from recsys.models.features import align_features
+from recsys.scoring import chunked_top_k, product, ranked_frame, transposed
 
 
 class Recommender:
-    """Base class: ``fit -> self``, ``score``, ``recommend``.
+    """Base class: ``fit -> self``, ``score``, ``recommend``, ``save``/``load``.
 
-    Subclasses implement ``_fit(dataset, item_features)`` and
-    ``score_index(user_idx, item_idx) -> float32 (n_users, n_items)``.
-    Learned state ends in ``_``; ``__init__`` only stores hyperparameters.
+    Subclasses implement ``_fit(dataset, item_features)``, which sets
+    ``user_vectors_`` and ``item_vectors_``. Learned state ends in ``_``;
+    ``__init__`` only stores hyperparameters (scikit-learn style).
     """
 
     name = "recommender"
+    #: learned attributes beyond the contract that ``save`` keeps: arrays, and JSON values
+    saved_arrays: tuple[str, ...] = ()
+    saved_json: tuple[str, ...] = ()
     #: set by ``fit(progress=...)``: whether training phases show progress bars
     _progress = False
+    #: class name -> class of every model class defined, for ``load``
+    registry: dict[str, type] = {}
 
-    def fit(self, dataset: Dataset, item_features: np.ndarray | None = None,
-            progress: bool = False) -> "Recommender":
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        Recommender.registry[cls.__name__] = cls
+
+    @classmethod
+    def from_factors(cls, user_ids, item_ids, user_vectors, item_vectors, seen=None) -> "Recommender":
+        """A fitted model scoring with given vectors (another library's factors, or
+        synthetic ones); ``seen``: CSR users x items to exclude (default none)."""
+        model = Recommender()
+        model.user_map_, model.item_map_ = IdMap(user_ids, "user"), IdMap(item_ids, "item")
+        model.user_vectors_, model.item_vectors_ = user_vectors, item_vectors
+        model.seen_ = sp.csr_matrix((len(model.user_map_), len(model.item_map_)), dtype=np.float32) \
+            if seen is None else sp.csr_matrix(seen)
+        model.check_state()
+        return model
+
+    def get_params(self) -> dict:
+        """Hyperparameters, as given to ``__init__`` (scikit-learn's ``inspect.signature`` way)."""
+        skip = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        return {name: getattr(self, name) for name, p in inspect.signature(type(self).__init__).parameters.items()
+                if name != "self" and p.kind not in skip}
+
+    def fit(self, dataset: Dataset, item_features=None, progress: bool = False) -> "Recommender":
         """Learn from ``dataset.interactions``.
 
         Parameters
         ----------
         dataset : Dataset
             Training interactions; the catalog may hold items with none (cold items).
-        item_features : float array (dataset.n_items, d), optional
-            Image embeddings aligned with ``dataset.item_ids``; rows of items
-            without a usable image are ignored where ``item_has_features`` says so.
+        item_features : ItemFeatures, EmbedResult or float array (dataset.n_items, d), optional
+            Image embeddings. With item ids (an ``ItemFeatures`` or an embedding
+            result) they are aligned to the catalog by id, and items without an
+            image get a zero row; a plain array must follow ``dataset.item_ids``.
         progress : bool
             Show a progress bar (rate, ETA) per training phase where fitting takes long.
+
+        A fit that fails leaves the model as it was (a refit cannot mix new ids with old vectors).
         """
-        self.user_ids_ = np.asarray(dataset.user_ids, dtype=object)
-        self.item_ids_ = np.asarray(dataset.item_ids, dtype=object)
-        self._user_pos = {u: i for i, u in enumerate(self.user_ids_)}
-        self._item_pos = {u: i for i, u in enumerate(self.item_ids_)}
-        self.seen_ = dataset.user_items(positives_only=False)
-        self._progress = progress
-        self._fit(dataset, item_features)
+        before = dict(vars(self))
+        try:
+            self.user_map_, self.item_map_ = dataset.user_map, dataset.item_map
+            self.seen_ = dataset.user_items(positives_only=False)
+            self._progress = progress
+            self._fit(dataset, align_features(item_features, dataset))
+            self.check_state()
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(before)
+            raise
         return self
 
     def _fit(self, dataset: Dataset, item_features: np.ndarray | None) -> None:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} cannot be trained; it scores with given factors")
 
-    def score_index(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+    # -- the fitted contract ---------------------------------------------------
+    @property
+    def user_ids_(self) -> np.ndarray:
+        return self.user_map_.ids
 
-    # -- id-level API ----------------------------------------------------------
-    def _check_fitted(self):
-        if not hasattr(self, "user_ids_"):
+    @property
+    def item_ids_(self) -> np.ndarray:
+        return self.item_map_.ids
+
+    def check_is_fitted(self) -> None:
+        if "user_map_" not in vars(self):
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() first")
 
-    def _index(self, ids, positions: dict, kind: str) -> np.ndarray:
-        ids = [ids] if isinstance(ids, str) else list(ids)
-        idx = np.fromiter((positions.get(str(i), -1) for i in ids), dtype=np.int64, count=len(ids))
-        if (idx < 0).any():
-            bad = [ids[j] for j in np.flatnonzero(idx < 0)[:5]]
-            raise KeyError(f"unknown {kind}_id(s) {bad}: not in the training data"
-                           + (" (new items need an image: use the hybrid model's candidates)" if kind == "item" else ""))
-        return idx
+    def check_state(self) -> None:
+        """The vectors and the seen matrix agree with the id maps."""
+        n_users, n_items = len(self.user_map_), len(self.item_map_)
+        u, v = self.user_vectors_, self.item_vectors_
+        if u.shape[0] != n_users or v.shape[0] != n_items or u.shape[1] != v.shape[1] \
+                or self.seen_.shape != (n_users, n_items):
+            raise ValueError(f"inconsistent factors: {n_users} users and {n_items} items, user vectors {u.shape}, "
+                             f"item vectors {v.shape}, seen {self.seen_.shape}")
+
+    def knows_user(self, user_id) -> bool:
+        self.check_is_fitted()
+        return user_id in self.user_map_
+
+    def knows_item(self, item_id) -> bool:
+        self.check_is_fitted()
+        return item_id in self.item_map_
+
+    def user_index(self, user_ids) -> np.ndarray:
+        """Rows of ``user_ids``; an unknown id is a ``KeyError`` naming it."""
+        self.check_is_fitted()
+        return self.user_map_.rows(user_ids)
+
+    def item_index(self, item_ids) -> np.ndarray:
+        self.check_is_fitted()
+        return self.item_map_.rows(item_ids)
+
+    def score_index(self, user_idx, item_idx) -> np.ndarray:
+        """Scores ``float32 (len(user_idx), len(item_idx))`` by rows."""
+        return product(self.user_vectors_[np.asarray(user_idx)], transposed(self.item_vectors_[np.asarray(item_idx)]))
 
     def score(self, user_ids, item_ids) -> np.ndarray:
         """Scores ``(len(user_ids), len(item_ids))``, float32; higher is better."""
-        self._check_fitted()
-        return self.score_index(self._index(user_ids, self._user_pos, "user"),
-                                self._index(item_ids, self._item_pos, "item"))
+        return self.score_index(self.user_index(user_ids), self.item_index(item_ids))
 
     def recommend(self, user_ids, k: int = 10, exclude_seen: bool = True, candidates=None) -> pd.DataFrame:
         """Top-``k`` items per user as a DataFrame ``user_id, rank, item_id, score``.
@@ -79,30 +156,49 @@ class Recommender:
         ``rank`` starts at 1. ``candidates`` restricts ranking to those item ids.
         A user may get fewer than ``k`` rows when fewer items are eligible.
         """
-        self._check_fitted()
         if k < 1:
             raise ValueError(f"`k` must be >= 1, got {k}")
-        users = self._index(user_ids, self._user_pos, "user")
-        items = (np.arange(len(self.item_ids_)) if candidates is None
-                 else self._index(candidates, self._item_pos, "item"))
-        frames = []
-        for start in range(0, len(users), USER_BLOCK):
-            block = users[start:start + USER_BLOCK]
-            scores = self.score_index(block, items).astype(np.float32, copy=False)
-            if exclude_seen:
-                mask_seen(scores, self.seen_[block], None if candidates is None else items)
-            frames.append(_topk_frame(self.user_ids_[block], self.item_ids_[items], scores, k))
-        return pd.concat(frames, ignore_index=True) if frames else _topk_frame([], [], np.zeros((0, 0)), k)
+        rows = self.user_index(user_ids)
+        if candidates is None:
+            items, item_vectors, seen = self.item_ids_, self.item_vectors_, self.seen_[rows]
+        else:
+            columns = self.item_index(candidates)
+            items, item_vectors, seen = self.item_ids_[columns], self.item_vectors_[columns], self.seen_[rows][:, columns]
+        frames = [ranked_frame(self.user_ids_[rows[start:start + len(idx)]], "user_id", items, "item_id", idx, val)
+                  for start, idx, val in chunked_top_k(self.user_vectors_[rows], item_vectors, k,
+                                                       seen if exclude_seen else None)]
+        return pd.concat(frames, ignore_index=True) if frames else ranked_frame(
+            [], "user_id", [], "item_id", np.zeros((0, 0), np.int64), np.zeros((0, 0), np.float32))
 
+    # -- persistence (no pickle): recsys.models.files ------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``model.json`` (class, hyperparameters) and ``arrays.npz`` (learned state)."""
+        from recsys.models import files
 
-def _topk_frame(user_ids, item_ids, scores: np.ndarray, k: int) -> pd.DataFrame:
-    if scores.size == 0:
-        return pd.DataFrame({"user_id": pd.Series(dtype=object), "rank": pd.Series(dtype="int32"),
-                             "item_id": pd.Series(dtype=object), "score": pd.Series(dtype="float32")})
-    return ranked_frame(user_ids, "user_id", item_ids, "item_id", *top_k(scores, k))
+        return files.save(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Recommender":
+        """A model saved by :meth:`save`, of this class or a subclass (any model, from ``Recommender``)."""
+        from recsys.models import files
+
+        return files.load(path, cls)
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Learned arrays beyond the contract, by name (``saved_arrays`` by default)."""
+        return {name.rstrip("_"): getattr(self, name) for name in self.saved_arrays}
+
+    def restore_state(self, arrays: dict[str, np.ndarray], state: dict) -> None:
+        """Set what :meth:`state_arrays` and ``saved_json`` wrote."""
+        for name in self.saved_arrays:
+            setattr(self, name, arrays[name.rstrip("_")])
+        for name in self.saved_json:
+            setattr(self, name, state[name.rstrip("_")])
 
 
 def positive_counts(dataset: Dataset) -> np.ndarray:
     """Positives per item index (float64), the popularity signal."""
     return np.bincount(dataset.positives()["item_idx"].to_numpy(), minlength=dataset.n_items).astype(np.float64)
 
+
+Recommender.registry["Recommender"] = Recommender

@@ -1,4 +1,6 @@
-"""Baselines in the same API, for honest comparison: popularity, random, item-kNN."""
+"""Baselines in the same API, for honest comparison: popularity, random, item-kNN,
+content-kNN. Each is a factor model (:mod:`recsys.models.base`): it only sets its
+user and item vectors."""
 
 from __future__ import annotations
 
@@ -14,29 +16,24 @@ class Popularity(Recommender):
     name = "popularity"
 
     def _fit(self, dataset, item_features=None):
-        self.item_popularity_ = positive_counts(dataset).astype(np.float32)
-
-    def score_index(self, user_idx, item_idx):
-        return np.broadcast_to(self.item_popularity_[item_idx], (len(user_idx), len(item_idx))).copy()
+        self.user_vectors_ = np.ones((dataset.n_users, 1), np.float32)
+        self.item_vectors_ = positive_counts(dataset).astype(np.float32)[:, None]
 
 
 class RandomScores(Recommender):
-    """Seeded uniform random scores: the floor every model must clear."""
+    """Seeded random scores, the floor every model must clear: products of random
+    vectors, so every user ranks the items in an independent random order."""
 
     name = "random"
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, factors: int = 32):
         self.seed = seed
+        self.factors = factors
 
     def _fit(self, dataset, item_features=None):
-        pass
-
-    def score_index(self, user_idx, item_idx):
-        # A per-user generator keeps a user's scores independent of batching.
-        out = np.empty((len(user_idx), len(item_idx)), dtype=np.float32)
-        for row, u in enumerate(user_idx):
-            out[row] = np.random.default_rng((self.seed, int(u))).random(len(self.item_ids_))[item_idx]
-        return out
+        rng = np.random.default_rng(self.seed)
+        self.user_vectors_ = rng.standard_normal((dataset.n_users, self.factors), dtype=np.float32)
+        self.item_vectors_ = rng.standard_normal((dataset.n_items, self.factors), dtype=np.float32)
 
 
 class ItemKNN(Recommender):
@@ -57,12 +54,9 @@ class ItemKNN(Recommender):
         co.eliminate_zeros()
         rows = np.repeat(np.arange(co.shape[0]), np.diff(co.indptr))
         co.data /= norms[rows] * norms[co.indices] + self.shrink
-        self.similarity_ = _keep_top_per_row(co, self.neighbours)
-        self.user_positives_ = dataset.user_items()
-
-    def score_index(self, user_idx, item_idx):
-        return np.asarray((self.user_positives_[user_idx] @ self.similarity_[:, item_idx]).todense(),
-                          dtype=np.float32)
+        # sparse vectors: a user's positives, an item's column of the kept similarities
+        self.user_vectors_ = dataset.user_items()
+        self.item_vectors_ = _keep_top_per_row(co, self.neighbours).T.tocsr()
 
 
 def _keep_top_per_row(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
@@ -88,10 +82,9 @@ class ContentKNN(Recommender):
     def _fit(self, dataset, item_features=None):
         if item_features is None:
             raise ValueError("ContentKNN needs `item_features` (image embeddings aligned with dataset.item_ids)")
-        f = np.asarray(item_features, dtype=np.float32)
-        self.item_unit_ = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
-        profiles = dataset.user_items() @ self.item_unit_
-        self.user_unit_ = profiles / np.maximum(np.linalg.norm(profiles, axis=1, keepdims=True), 1e-12)
+        self.item_vectors_ = _unit_rows(np.asarray(item_features, dtype=np.float32))
+        self.user_vectors_ = _unit_rows(np.asarray(dataset.user_items() @ self.item_vectors_))
 
-    def score_index(self, user_idx, item_idx):
-        return self.user_unit_[user_idx] @ self.item_unit_[item_idx].T
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)

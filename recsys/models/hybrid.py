@@ -6,9 +6,7 @@ Warm items are scored with their ID factors and their image; cold items
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -16,10 +14,15 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from recsys.evaluation.metrics import ranking_metrics
-from recsys.evaluation.splits import first_seen, latest_items, random_holdout, temporal_holdout
-from recsys.models import cold_start, hybrid_files
-from recsys.models.base import Recommender
+from recsys.evaluation.splits import (
+    first_seen,
+    latest_items,
+    random_holdout,
+    temporal_holdout,
+)
+from recsys.models import cold_start
 from recsys.models.hybrid_net import HybridNet, make_train_step
+from recsys.models.hybrid_scorer import HybridScorer
 from recsys.progress import epoch_bar
 from recsys.scoring import mask_seen, top_k
 
@@ -29,7 +32,7 @@ PRIOR_ALPHAS = (1e1, 1e2, 1e3, 1e4)
 DEFAULT_PRIOR_ALPHA = 1e3
 
 
-class HybridRecommender(Recommender):
+class HybridRecommender(HybridScorer):
     """Hybrid collaborative filtering with image-based cold start.
 
     Parameters
@@ -83,10 +86,6 @@ class HybridRecommender(Recommender):
         self.taste_epochs = taste_epochs
         self.seed = seed
 
-    def get_params(self) -> dict:
-        """Hyperparameters, as given to ``__init__`` (scikit-learn convention)."""
-        return {k: getattr(self, k) for k in self.__init__.__code__.co_varnames[1:self.__init__.__code__.co_argcount]}
-
     # -- fitting -----------------------------------------------------------------
     def _check_params(self, dataset, item_features):
         if self.loss not in LOSSES:
@@ -139,11 +138,6 @@ class HybridRecommender(Recommender):
         self.prior_coef_, self.prior_intercept_ = cold_start.fit_prior(
             features, counts, self.prior_alpha_ if alpha is None else alpha)
         return self._prior(features)
-
-    def _prior(self, features):
-        if not self.use_images:
-            return np.zeros(len(features), np.float32)
-        return (np.asarray(features, np.float32) @ self.prior_coef_ + self.prior_intercept_).astype(np.float32)
 
     def _phases(self):
         """Phase "ids": user and ID factors (and, with DropoutNet, the image tower
@@ -316,85 +310,3 @@ class HybridRecommender(Recommender):
             return np.zeros((n_items, 1), np.float32)
         self.image_mean_, self.image_std_ = cold_start.standardiser(item_features)
         return self._standardise(item_features)
-
-    def _standardise(self, f):
-        return cold_start.standardise(f, self.image_mean_, self.image_std_)
-
-    def _vectors(self, net, features, prior, users, items, id_mask, image_weight=1.0):
-        """User and item vectors; items with ``id_mask`` 0 get ``image_weight`` x the
-        image tower plus the image prior as their bias."""
-        u = np.asarray(net.user_vectors(users.astype(np.int32)))
-        v = np.array(net.item_vectors(items.astype(np.int32), features[items], id_mask.astype(np.float32)))
-        cold = 1.0 - id_mask
-        v *= (id_mask + cold * image_weight)[:, None]
-        v[:, -1] += cold * prior[items]
-        return u, v
-
-    def _export(self, features, raw, user_items):
-        """Freeze the learned state into plain arrays: scoring is then one matrix product
-        (layout: :func:`cold_start.with_profiles`)."""
-        net = self.net_
-        all_items = np.arange(len(self.item_ids_))
-        prior = self._prior(raw if raw is not None else features)
-        users = np.arange(len(self.user_ids_))
-        self.user_vectors_, self.item_vectors_ = self._vectors(
-            net, features, prior, users, all_items, self.warm_items_.astype(np.float32), self.image_weight_)
-        self.image_scale_, self.image_shift_ = 1.0, 0.0
-        self.tower_ = ([np.asarray(w) for w in net.image_hidden_layer.get_weights() + net.image_out.get_weights()]
-                       if self.use_images else [])
-        if not (self.use_ids and self.use_images):
-            return
-        _, image_only = self._vectors(net, features, prior, users[:0], all_items,
-                                      np.zeros(len(all_items), np.float32), self.image_weight_)
-        self.image_scale_, self.image_shift_ = cold_start.calibration(
-            self.user_vectors_, self.item_vectors_, image_only, self.warm_items_, self.seed)
-        image_only = cold_start.rescale(image_only, self.image_scale_, self.image_shift_)
-        self.user_vectors_, self.item_vectors_ = cold_start.with_profiles(
-            self.user_vectors_, self.item_vectors_, image_only, self.warm_items_,
-            self.space_.embed(raw, cold_start.has_image(raw)), user_items, self.profile_weight_, self.seed)
-        keep = 1.0 - max(self.profile_weight_, 0.0)  # new items added later: scaled as with_profiles did
-        self.image_scale_, self.image_shift_ = keep * self.image_scale_, keep * self.image_shift_
-
-    # -- scoring -----------------------------------------------------------------
-    def score_index(self, user_idx, item_idx):
-        return self.user_vectors_[user_idx] @ self.item_vectors_[item_idx].T
-
-    def image_item_vectors(self, features: np.ndarray) -> np.ndarray:
-        """Item vectors of new items from their image embeddings alone (cold start)."""
-        self._check_fitted()
-        if not self.use_images:
-            raise ValueError("this model was trained without images (use_images=False): it cannot score new items")
-        w1, b1, w2, b2 = self.tower_
-        vectors = self.image_weight_ * (np.maximum(self._standardise(features) @ w1 + b1, 0.0) @ w2 + b2)
-        vectors[:, -1] += self._prior(features)
-        vectors = cold_start.rescale(vectors, self.image_scale_, self.image_shift_).astype(np.float32)
-        if self.use_ids:  # the taste-profile block (see _export)
-            space = self.space_.embed(features, cold_start.has_image(features))
-            vectors = np.hstack([vectors, space, np.ones((len(vectors), 1), np.float32)])
-        return vectors
-
-    def add_items(self, item_ids, features: np.ndarray) -> "HybridRecommender":
-        """Add new items, scored from their images; ids already known are left as they are."""
-        item_ids = [str(i) for i in item_ids]
-        new = [n for n, i in enumerate(item_ids) if i not in self._item_pos]
-        if not new:
-            return self
-        vectors = self.image_item_vectors(np.asarray(features, np.float32)[new])
-        start = len(self.item_ids_)
-        self.item_ids_ = np.concatenate([self.item_ids_, np.asarray([item_ids[n] for n in new], dtype=object)])
-        self.item_vectors_ = np.vstack([self.item_vectors_, vectors])
-        self.warm_items_ = np.concatenate([self.warm_items_, np.zeros(len(new), bool)])
-        self._item_pos.update({item_ids[n]: start + k for k, n in enumerate(new)})
-        self.seen_.resize((self.seen_.shape[0], len(self.item_ids_)))
-        return self
-
-    # -- persistence (no pickle): recsys.models.hybrid_files -------------------------
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write ``model.json`` (hyperparameters) and ``arrays.npz`` (learned state)."""
-        return hybrid_files.save(self, path)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "HybridRecommender":
-        """A saved model, checked: a wrong format version, unknown key, truncated
-        file, wrong shape or NaN is one line naming the file."""
-        return hybrid_files.load(cls, path)

@@ -57,3 +57,7 @@ class EncoderConfig:
         if self.weights not in (None, "imagenet") and not Path(self.weights).is_file():
             raise ValueError(f"encoder `weights` must be 'imagenet', None or an existing .h5 file, "
                              f"got {self.weights!r} (file not found)")
+
+
+#: what the commands and run configs use unless told otherwise: MobileNetV2 with ImageNet weights
+DEFAULT_ENCODER = EncoderConfig(weights="imagenet")

@@ -103,10 +103,11 @@ class ImageEncoder:
     cached embeddings are reused only by an identical encoder.
     """
 
-    def __init__(self, config: EncoderConfig = EncoderConfig(), model: keras.Model | None = None):
+    def __init__(self, config: EncoderConfig = EncoderConfig(), model: keras.Model | None = None,
+                 fingerprint: str | None = None):
         self.config = config
         self.model = model if model is not None else build_encoder(config)
-        self._fingerprint = None
+        self._fingerprint = fingerprint  # known when loaded; else hashed on first use
         self._infer = None
 
     @property
@@ -164,6 +165,4 @@ class ImageEncoder:
             model = keras.models.load_model(directory / "encoder.keras", compile=False)
         except (OSError, ValueError, zipfile.BadZipFile) as exc:
             raise formats.CorruptFile(f"{directory / 'encoder.keras'}: cannot be loaded ({exc})") from None
-        encoder = cls(EncoderConfig(**meta["config"]), model)
-        encoder._fingerprint = meta["fingerprint"]
-        return encoder
+        return cls(EncoderConfig(**meta["config"]), model, fingerprint=meta["fingerprint"])

@@ -1,6 +1,6 @@
 """The recommender as an MLflow pyfunc model: the class MLflow loads and its signature.
 
-MLflow logs it as code (``recsys/mlflow_model.py``, "models from code"), with
+MLflow logs it as code (``recsys/serving/model_code.py``, "models from code"), with
 the model directory as plain files: nothing is pickled. A request's mistakes
 come back as ``MlflowException(INVALID_PARAMETER_VALUE)``, which the scoring
 server answers with HTTP 400 and this module's message.
