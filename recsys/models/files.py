@@ -36,8 +36,15 @@ def save(model, path: str | os.PathLike) -> Path:
     for name in VECTORS:
         arrays.update(vector_arrays(name, getattr(model, f"{name}_")))
     np.savez(path / "arrays.npz", **arrays)
-    (path / "model.json").write_text(json.dumps(meta, indent=2))
+    (path / "model.json").write_text(json.dumps(meta, indent=2, default=plain))
     return path
+
+
+def plain(value):
+    """numpy scalars and arrays in JSON as the numbers they hold."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def vector_arrays(name: str, vectors) -> dict[str, np.ndarray]:
