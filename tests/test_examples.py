@@ -19,8 +19,10 @@ def test_readme_python_block_runs(tmp_path):
     done = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
-    assert out.count("user_id  rank item_id") == 3  # the top-3, the new photo's ranking, after loading
-    assert "NEW-1" in out and "similar_item_id" in out
+    # the top-3, the new photo's ranking, after loading, the model of given factors
+    assert out.count("user_id  rank item_id") == 4
+    assert "NEW-1" in out and "similar_item_id" in out and "True False" in out
+    assert "    a     1       x" in out and "    b     1       y" in out  # a's best is x, b's is y
     assert (tmp_path / "model" / "model.json").exists()
 
 

@@ -83,7 +83,7 @@ def test_served_model_answers_the_readme_requests(server):
 
 
 @pytest.mark.parametrize("payload, cause", [
-    ({"dataframe_records": [{"user_id": "U00"}, {"user_id": "NOBODY"}]}, "unknown user_id(s) ['NOBODY']"),
+    ({"dataframe_records": [{"user_id": "U00"}, {"user_id": "NOBODY"}]}, "unknown user_id(s): 'NOBODY'"),
     ({"dataframe_records": [{"customer": "U00"}]}, "needs a 'user_id' column"),
     ({"dataframe_records": [{"item_id": "N1", "image_path": "missing/photo.png"}]},
      "item 'N1' (missing/photo.png): file not found"),

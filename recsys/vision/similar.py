@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
-from recsys.scoring import ranked_frame, top_k
+from recsys.idmap import IdMap
+from recsys.scoring import chunked_top_k, ranked_frame
 
 #: query rows scored per block, bounding memory at block x n_items floats
 QUERY_BLOCK = 1024
@@ -28,31 +30,26 @@ class SimilarItems:
     """
 
     def __init__(self, item_ids, vectors: np.ndarray, has_image: np.ndarray | None = None):
-        self.item_ids = np.asarray(item_ids, dtype=object)
+        self.item_map = IdMap(item_ids, "item")
+        self.item_ids = self.item_map.ids
         vectors = np.asarray(vectors, np.float32)
         self.has_image = np.ones(len(self.item_ids), bool) if has_image is None else np.asarray(has_image, bool)
         #: the catalog's mean embedding, subtracted from every vector and query
         self.mean = vectors[self.has_image].mean(axis=0) if self.has_image.any() else np.zeros(vectors.shape[1])
         self.vectors = self._centred_unit(vectors)
-        self._pos = {i: n for n, i in enumerate(self.item_ids)}
 
     def _centred_unit(self, vectors: np.ndarray) -> np.ndarray:
         centred = np.asarray(vectors, np.float32) - self.mean.astype(np.float32)
         return centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
 
     def _search(self, queries: np.ndarray, k: int, exclude: np.ndarray | None):
-        """Top-``k`` of centred unit ``queries`` against the catalog."""
-        out_idx, out_val = [], []
-        for start in range(0, len(queries), QUERY_BLOCK):
-            sims = queries[start:start + QUERY_BLOCK].astype(np.float32) @ self.vectors.T
-            sims[:, ~self.has_image] = -np.inf
-            if exclude is not None:  # a catalog item is not its own neighbour
-                block = exclude[start:start + QUERY_BLOCK]
-                sims[np.arange(len(block)), block] = -np.inf
-            idx, val = top_k(sims, k)
-            out_idx.append(idx)
-            out_val.append(val)
-        return np.vstack(out_idx), np.vstack(out_val)
+        """Top-``k`` of centred unit ``queries`` against the catalog (the one chunked top-K);
+        ``exclude[r]``: the catalog row query ``r`` may not return (itself)."""
+        n = len(queries)
+        own = None if exclude is None else sp.csr_matrix(
+            (np.ones(n, np.float32), (np.arange(n), exclude)), shape=(n, len(self.item_ids)))
+        parts = list(chunked_top_k(queries, self.vectors, k, own, allowed=self.has_image, chunk=QUERY_BLOCK))
+        return np.vstack([idx for _, idx, _ in parts]), np.vstack([val for _, _, val in parts])
 
     def neighbours(self, item_ids, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Index arrays ``(len(item_ids), k)`` of neighbours and their centred cosine similarities."""
@@ -72,15 +69,13 @@ class SimilarItems:
 
     def has_image_of(self, item_id) -> bool:
         """Whether ``item_id`` is in the catalog with an image (so it has neighbours)."""
-        position = self._pos.get(str(item_id))
-        return position is not None and bool(self.has_image[position])
+        return item_id in self.item_map and bool(self.has_image[self.item_map.row(item_id)])
 
     def _position(self, item_id) -> int:
-        try:
-            return self._pos[str(item_id)]
-        except KeyError:
+        if item_id not in self.item_map:
             raise KeyError(f"unknown item_id {item_id!r}: not in the embedded catalog "
-                           "(embed the new image and use similar_to)") from None
+                           "(embed the new image and use similar_to)")
+        return self.item_map.row(item_id)
 
     def _frame(self, query_ids, idx, val) -> pd.DataFrame:
         return ranked_frame(query_ids, "item_id", self.item_ids, "similar_item_id", idx, val)
