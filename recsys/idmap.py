@@ -23,18 +23,18 @@ class IdMap:
     """
 
     def __init__(self, ids, kind: str = "id"):
-        self.ids = np.asarray([str(i) for i in ids], dtype=object)
+        self._index = as_strings(ids)  # a hash table: vectorised lookups of many ids at once
+        self.ids = self._index.to_numpy(dtype=object)
         self.kind = kind
-        self._rows = {i: n for n, i in enumerate(self.ids)}
-        if len(self._rows) != len(self.ids):
-            duplicated = pd.unique(self.ids[pd.Series(self.ids).duplicated().to_numpy()])[:SHOWN]
+        if not self._index.is_unique:
+            duplicated = self._index[self._index.duplicated()].unique()[:SHOWN]
             raise ValueError(f"duplicate {kind}_id(s): {', '.join(map(repr, duplicated))}")
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def __contains__(self, item_id) -> bool:
-        return str(item_id) in self._rows
+        return str(item_id) in self._index
 
     def __eq__(self, other) -> bool:
         return isinstance(other, IdMap) and np.array_equal(self.ids, other.ids)
@@ -42,10 +42,10 @@ class IdMap:
     def rows(self, ids, missing: str = "raise") -> np.ndarray:
         """Rows of ``ids`` (int64). ``missing="raise"`` names unknown ids in a ``KeyError``;
         ``"-1"`` marks them with -1."""
-        ids = [ids] if isinstance(ids, str) else list(ids)
-        out = np.fromiter((self._rows.get(str(i), -1) for i in ids), dtype=np.int64, count=len(ids))
+        query = as_strings([ids] if isinstance(ids, str) else ids)
+        out = self._index.get_indexer(query).astype(np.int64)
         if missing == "raise" and (out < 0).any():
-            unknown = [ids[j] for j in np.flatnonzero(out < 0)[:SHOWN]]
+            unknown = list(query[np.flatnonzero(out < 0)[:SHOWN]])
             more = int((out < 0).sum()) - SHOWN
             raise KeyError(f"unknown {self.kind}_id(s): {', '.join(map(repr, unknown))}"
                            + (f" and {more} more" if more > 0 else ""))
@@ -56,8 +56,19 @@ class IdMap:
 
     def new(self, ids) -> list[str]:
         """The ids of ``ids`` not in the map, each once, in order."""
-        return [i for i in dict.fromkeys(str(i) for i in ids) if i not in self._rows]
+        query = as_strings(ids).unique()
+        return list(query[self._index.get_indexer(query) < 0])
 
     def extended(self, ids) -> "IdMap":
         """A map with :meth:`new` ``ids`` appended (rows of known ids unchanged)."""
         return IdMap(np.concatenate([self.ids, np.asarray(self.new(ids), dtype=object)]), self.kind)
+
+
+def as_strings(ids) -> pd.Index:
+    """``ids`` as an object index of ``str`` (converted only when some are not strings)."""
+    if not isinstance(ids, (np.ndarray, pd.Index, pd.Series, list, tuple)):
+        ids = list(ids)  # a generator, a set, dict keys
+    index = pd.Index(np.asarray(ids, dtype=object) if not isinstance(ids, pd.Index) else ids, dtype=object)
+    if pd.api.types.infer_dtype(index, skipna=False) not in ("string", "empty"):
+        index = index.map(str)
+    return index

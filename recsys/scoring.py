@@ -95,8 +95,8 @@ def mask_seen(scores: np.ndarray, seen_rows: sp.csr_matrix, columns: np.ndarray 
 
 
 def transposed(vectors):
-    """``vectors.T`` in the layout a product wants: contiguous float32, or CSC when sparse."""
-    return vectors.T.tocsc() if sp.issparse(vectors) else np.ascontiguousarray(np.asarray(vectors, np.float32).T)
+    """``vectors.T`` for a product: a float32 view (BLAS reads it transposed, no copy), or CSC when sparse."""
+    return vectors.T.tocsc() if sp.issparse(vectors) else np.asarray(vectors, np.float32).T
 
 
 def product(user_block, item_t) -> np.ndarray:
@@ -109,23 +109,24 @@ def product(user_block, item_t) -> np.ndarray:
 
 
 def chunked_top_k(user_vectors, item_vectors, k: int, seen: sp.csr_matrix | None = None,
-                  allowed: np.ndarray | None = None, chunk: int = 1024):
+                  allowed: np.ndarray | None = None, chunk: int = 1024, seen_columns: np.ndarray | None = None):
     """Top-``k`` items for every user, ``chunk`` users at a time: the one ranking loop
     of every model (recommend, batch, Spark, serving, the explorer).
 
     One BLAS matrix product per chunk, seen items and disallowed items set to
     ``-inf``, then :func:`top_k`. Memory is bounded by ``chunk x n_items``
-    scores whatever the number of users.
+    scores whatever the number of users. ``seen`` has a row per user; its
+    columns are the items', or those ``seen_columns`` maps the items to.
 
     Yields ``(first_user_row, indices (n, k), scores (n, k))`` per chunk.
     """
     item_t = transposed(item_vectors)
     blocked = None if allowed is None else ~np.asarray(allowed, bool)
-    for start in range(0, user_vectors.shape[0], chunk):
+    for start in range(0, user_vectors.shape[0] if sp.issparse(user_vectors) else len(user_vectors), chunk):
         scores = product(user_vectors[start:start + chunk], item_t)
         if blocked is not None:
             scores[:, blocked] = -np.inf
         if seen is not None:
-            mask_seen(scores, seen[start:start + chunk])
+            mask_seen(scores, seen[start:start + chunk], seen_columns)
         idx, val = top_k(scores, k)
         yield start, idx, val

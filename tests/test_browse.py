@@ -151,12 +151,15 @@ def test_uploaded_red_photo_is_liked_most_by_a_red_lover(browser, visit, demo_ru
     truth = pd.read_csv(demo_run[1] / "users_truth.csv", dtype=str).set_index("user_id")
     photo = draw(tmp_path / "red-circle.png", "red", "circle", seed=7)
     find = visit("/photo")
+    assert sorted(card_ids(find, "#new-items")) == ["NEW-BLUE", "NEW-GREEN", "NEW-RED"]  # or pick one of them
     find("input[name=photo]")[0].send_keys(str(photo))
     find("#score")[0].click()
     WebDriverWait(browser, 60).until(lambda b: find("#users, #error"))  # the click returns before the new page
     users = [a.text for a in find("#users tr td a")]
     assert truth.loc[users[0], "favourite_colour"] == "red", truth.loc[users, "favourite_colour"]
     assert find("#uploaded") and len(card_ids(find, "#similar")) == K
+    find = visit("/items/NEW-RED")  # a new item of the catalog, picked instead of uploaded
+    assert truth.loc[find("#users tr td a")[0].text, "favourite_colour"] == "red"
 
 
 def test_unknown_user_gets_the_404_page(visit, server):

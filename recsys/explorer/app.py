@@ -9,7 +9,6 @@ any failure a page with a message, never a traceback.
 from __future__ import annotations
 
 import mimetypes
-from urllib.parse import quote
 
 from flask import Flask, abort, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
@@ -100,22 +99,23 @@ def create_app(explorer: Explorer) -> Flask:
 
     @app.route("/photo", methods=["GET", "POST"])
     def photo():
+        new_items = [explorer.card(i) for i in explorer.new_item_ids[:explorer.k]]  # each one's page scores it
         if request.method == "GET":
-            return render_template("photo.html", result=None, error=None)
+            return render_template("photo.html", result=None, error=None, new_items=new_items)
         upload = request.files.get("photo")
         if upload is None or not upload.filename:
-            return render_template("photo.html", result=None, error="Choose a photo to upload."), 400
+            return render_template("photo.html", result=None, error="Choose a photo to upload.",
+                                   new_items=new_items), 400
         try:
             result = explorer.score_photo(upload.read(max_image_bytes() + 1))
         except (ImageError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or str(exc)
-            return render_template("photo.html", result=None,
-                                   error=f"{upload.filename}: cannot be used ({reason})."), 400
+            return render_template("photo.html", result=None, error=f"{upload.filename}: cannot be used ({reason}).",
+                                   new_items=new_items), 400
         return render_template("photo.html", result=result, error=None, filename=upload.filename)
 
     @app.get("/model")
     def model():
         return render_template("model.html", summary=explorer.summary())
 
-    app.jinja_env.filters["quote"] = quote
     return app

@@ -159,14 +159,13 @@ class Recommender:
         if k < 1:
             raise ValueError(f"`k` must be >= 1, got {k}")
         rows = self.user_index(user_ids)
-        if candidates is None:
-            items, item_vectors, seen = self.item_ids_, self.item_vectors_, self.seen_[rows]
-        else:
-            columns = self.item_index(candidates)
-            items, item_vectors, seen = self.item_ids_[columns], self.item_vectors_[columns], self.seen_[rows][:, columns]
+        columns = None if candidates is None else self.item_index(candidates)
+        items, item_vectors = ((self.item_ids_, self.item_vectors_) if columns is None
+                               else (self.item_ids_[columns], self.item_vectors_[columns]))
+        seen = self.seen_[rows] if exclude_seen else None
         frames = [ranked_frame(self.user_ids_[rows[start:start + len(idx)]], "user_id", items, "item_id", idx, val)
-                  for start, idx, val in chunked_top_k(self.user_vectors_[rows], item_vectors, k,
-                                                       seen if exclude_seen else None)]
+                  for start, idx, val in chunked_top_k(self.user_vectors_[rows], item_vectors, k, seen,
+                                                       seen_columns=columns)]
         return pd.concat(frames, ignore_index=True) if frames else ranked_frame(
             [], "user_id", [], "item_id", np.zeros((0, 0), np.int64), np.zeros((0, 0), np.float32))
 
