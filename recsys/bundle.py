@@ -82,7 +82,8 @@ class ModelBundle:
         Returns the embedding result; items whose image could not be used are
         not added (their reasons are in ``skipped_items``).
         """
-        new = items[~items["item_id"].astype(str).map(self.model.knows_item)].drop_duplicates("item_id")
+        unknown = self.model.item_map_.rows(items["item_id"], missing="-1") < 0
+        new = items[unknown].drop_duplicates("item_id")
         result = self.embed_items(new, root)
         ok = result.has_image
         added = set(self.model.add_items(result.item_ids[ok], result.vectors[ok]))

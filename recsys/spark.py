@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from recsys.batch import DEFAULT_CHUNK, BatchStats, user_rows
 from recsys.io import atomic_path
@@ -56,8 +57,6 @@ def score_partitions(item_vectors, item_ids, k: int, allowed, chunk: int):
 
     ``item_vectors``, ``item_ids`` and ``allowed`` are broadcast variables.
     """
-    import scipy.sparse as sp
-
     def score(batches):
         items, ids = item_vectors.value, item_ids.value
         for users in batches:
@@ -87,6 +86,9 @@ def spark_batch_recommend(model, out_dir, users=None, k: int = 20, allowed: np.n
     rename). A URI (``hdfs://``, ``s3a://``, ...) is written with Spark's
     ``overwrite`` mode and its committer, which marks a finished job with ``_SUCCESS``.
     """
+    if sp.issparse(model.user_vectors_) or sp.issparse(model.item_vectors_):
+        raise ValueError(f"the Spark engine ships dense factors to its executors; {type(model).__name__}'s are "
+                         "sparse: use recsys.batch.batch_recommend")
     rows = user_rows(model, users, k)
     spark = spark or session()
     started = time.perf_counter()

@@ -75,6 +75,6 @@ def literals(predicate) -> list[str]:
 def test_each_default_has_one_source():
     threshold = literals(lambda n: isinstance(n, ast.Constant) and type(n.value) is float and n.value == 4.0)
     assert [place.split(":")[0] for place in threshold] == ["recsys/data/dataset.py"], threshold
-    imagenet = literals(lambda n: isinstance(n, ast.Call) and getattr(n.func, "id", "") == "EncoderConfig"
-                        and any(k.arg == "weights" and getattr(k.value, "value", None) == "imagenet" for k in n.keywords))
+    imagenet = literals(lambda n: isinstance(n, ast.Call) and getattr(n.func, "id", "") == "EncoderConfig" and any(
+        k.arg == "weights" and getattr(k.value, "value", None) == "imagenet" for k in n.keywords))
     assert len(imagenet) == 1 and imagenet[0].startswith("recsys/vision/config.py"), imagenet

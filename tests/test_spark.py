@@ -90,3 +90,13 @@ def test_cli_spark_that_cannot_start_is_a_clear_error(shop_bundle, tmp_path):
     assert proc.returncode == 2
     assert "recsys batch-recommend: error: Spark did not start (master nonsense://x)" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "recs").exists()
+
+
+def test_a_model_with_sparse_factors_is_refused_before_spark_starts(tmp_path):
+    from recsys.data import Dataset
+    from recsys.models import ItemKNN
+
+    dataset = Dataset.from_frames(pd.DataFrame({"user_id": ["u1", "u1", "u2"], "item_id": ["a", "b", "a"]}),
+                                  pd.DataFrame({"item_id": ["a", "b"], "image_path": ""}), tmp_path)
+    with pytest.raises(ValueError, match="ItemKNN's are sparse"):
+        spark_batch_recommend(ItemKNN().fit(dataset), tmp_path / "out", spark=object())

@@ -87,7 +87,7 @@ class HybridRecommender(HybridScorer):
         self.seed = seed
 
     # -- fitting -----------------------------------------------------------------
-    def _check_params(self, dataset, item_features):
+    def _check_params(self, item_features):
         if self.loss not in LOSSES:
             raise ValueError(f"`loss` must be one of {LOSSES}, got {self.loss!r}")
         if self.factors < 1 or self.epochs < 1 or self.batch_size < 2:
@@ -95,16 +95,12 @@ class HybridRecommender(HybridScorer):
                              f"{self.factors}, {self.epochs}, {self.batch_size}")
         if not 0 <= self.id_dropout < 1:
             raise ValueError(f"`id_dropout` must be in [0, 1), got {self.id_dropout}")
-        if self.use_images:
-            if item_features is None:
-                raise ValueError("use_images=True needs `item_features` (image embeddings aligned with "
-                                 "dataset.item_ids); pass use_images=False for pure collaborative filtering")
-            if item_features.shape[0] != dataset.n_items:
-                raise ValueError(f"`item_features` must have one row per catalog item ({dataset.n_items}), "
-                                 f"got {item_features.shape[0]}")
+        if self.use_images and item_features is None:  # (their rows were checked by fit: align_features)
+            raise ValueError("use_images=True needs `item_features` (image embeddings aligned with "
+                             "dataset.item_ids); pass use_images=False for pure collaborative filtering")
 
     def _fit(self, dataset, item_features):
-        self._check_params(dataset, item_features)
+        self._check_params(item_features)
         positives = dataset.positives()
         if positives.empty:
             raise ValueError("no positive interactions to learn from")
