@@ -9,13 +9,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from pipelines.common import (
-    add_candidates,
-    add_overwrite_argument,
-    check_writable,
-    local_model,
-    read_ids,
-)
+from pipelines.common import add_candidates, add_overwrite_argument, check_writable, local_model, read_ids
 from recsys import tracking
 from recsys.batch import DEFAULT_CHUNK, batch_recommend, exclusion_mask
 

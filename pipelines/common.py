@@ -84,13 +84,14 @@ def local_model(model: str) -> str | None:
 
 # -- users and candidates (recommend, batch-recommend) -----------------------------
 def resolve_users(bundle, users: list[str], skip_unknown: bool) -> list[str]:
-    unknown = [u for u in users if not bundle.model.knows_user(u)]
+    known = bundle.model.user_map_.rows(users, missing="-1") >= 0
+    unknown = [u for u, ok in zip(users, known) if not ok]
     if unknown and not skip_unknown:
         raise KeyError(f"{len(unknown)} user(s) unknown to the model, e.g. {unknown[:5]}; "
                        "pass --skip-unknown-users to leave them out (new users need retraining)")
     if unknown:
         print(f"  left out {len(unknown)} unknown user(s), e.g. {unknown[:5]}")
-    return [u for u in users if bundle.model.knows_user(u)]
+    return [u for u, ok in zip(users, known) if ok]
 
 
 def add_candidates(bundle, path: str) -> list[str]:

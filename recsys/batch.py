@@ -126,14 +126,16 @@ def skipped_text(result, items: pd.DataFrame, limit: int = 5) -> str:
     return "; ".join(named or [result.summary()]) + (f"; and {more} more" if more > 0 else "")
 
 
-def item_top_users(model, item_ids, scores: np.ndarray, n: int) -> pd.DataFrame:
+def item_top_users(model, item_ids, scores: np.ndarray, n: int, partition: np.ndarray | None = None) -> pd.DataFrame:
     """Each new item's top-``n`` users (``item_id, rank, user_id, score``).
 
     Users are compared on log p(item | user): the score minus the user's
     log-partition over the catalog, so users with large vectors (heavy users)
-    do not top every item's list.
+    do not top every item's list. ``partition``: :func:`log_partition` computed
+    once by a caller that ranks many items (default: computed here).
     """
-    partition = log_partition(model.user_vectors_, model.item_vectors_)
+    if partition is None:
+        partition = log_partition(model.user_vectors_, model.item_vectors_)
     return ranked_frame(item_ids, "item_id", model.user_ids_, "user_id", *top_k((scores - partition[:, None]).T, n))
 
 

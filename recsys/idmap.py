@@ -36,9 +36,6 @@ class IdMap:
     def __contains__(self, item_id) -> bool:
         return str(item_id) in self._index
 
-    def __eq__(self, other) -> bool:
-        return isinstance(other, IdMap) and np.array_equal(self.ids, other.ids)
-
     def rows(self, ids, missing: str = "raise") -> np.ndarray:
         """Rows of ``ids`` (int64). ``missing="raise"`` names unknown ids in a ``KeyError``;
         ``"-1"`` marks them with -1."""

@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.batch import log_partition, score_images
+from recsys.batch import item_top_users, log_partition, score_images
 from recsys.data.images import ImageError, load_rgb, max_image_bytes, resolve_image_path
-from recsys.scoring import top_k
 
 #: users listed on the start page
 SAMPLE_USERS = 12
@@ -181,9 +180,8 @@ class Explorer:
     def _top_users(self, scores: np.ndarray) -> list[UserRow]:
         if self._partition is None:  # once: one pass over users x catalog
             self._partition = log_partition(self.model.user_vectors_, self._catalog_vectors)
-        idx, val = top_k((scores - self._partition)[None, :], self.k)
-        return [UserRow(str(self.model.user_ids_[i]), r + 1, float(v)) for r, (i, v) in enumerate(zip(idx[0], val[0]))
-                if i >= 0]
+        top = item_top_users(self.model, ["item"], scores[:, None], self.k, self._partition)
+        return [UserRow(u, int(r), float(s)) for u, r, s in zip(top["user_id"], top["rank"], top["score"])]
 
     # -- a new photo -------------------------------------------------------------
     def score_photo(self, data: bytes) -> dict:
