@@ -139,3 +139,21 @@ def test_a_model_loaded_as_another_class_is_refused(shop, tmp_path):
     Popularity().fit(shop[0]).save(tmp_path / "popularity")
     with pytest.raises(ValueError, match="holds a 'Popularity' model, expected ItemKNN"):
         ItemKNN.load(tmp_path / "popularity")
+
+
+def test_features_with_ids_are_aligned_to_the_catalog_by_id(shop):
+    """Shuffled, one item missing and one flagged without an image: the model sees the
+    catalog's order, with zero rows where there is no usable image."""
+    from recsys.models.features import ItemFeatures
+
+    dataset, features = shop
+    order = np.random.default_rng(0).permutation(N_ITEMS)[:-1]  # the last of the permutation is left out
+    has_image = np.ones(len(order), bool)
+    has_image[0] = False
+    given = ItemFeatures(dataset.item_ids[order], features[order], has_image)
+    expected = features.copy()
+    expected[[np.random.default_rng(0).permutation(N_ITEMS)[-1], order[0]]] = 0.0
+    by_id, by_row = ContentKNN().fit(dataset, given), ContentKNN().fit(dataset, expected)
+    np.testing.assert_array_equal(by_id.item_vectors_, by_row.item_vectors_)
+    with pytest.raises(ValueError, match="one row per catalog item"):
+        ContentKNN().fit(dataset, features[:-1])
