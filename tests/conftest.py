@@ -117,8 +117,14 @@ def example_model(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("example_model")
     (root / "fast.yaml").write_text(FAST_CONFIG)
+    previous = os.environ.get("MLFLOW_EXPERIMENT_ID")
     assert main(["train", str(REPO / "data" / "example-shop"), "--out", str(root / "model"),
                  "--config", str(root / "fast.yaml"), "--experiment", "example-model"]) == 0
+    # mlflow.set_experiment exports MLFLOW_EXPERIMENT_ID: later subprocesses must not log into this experiment
+    if previous is None:
+        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    else:
+        os.environ["MLFLOW_EXPERIMENT_ID"] = previous
     return root / "model"
 
 
