@@ -1,62 +1,37 @@
-"""Top-K selection over score matrices: BLAS-friendly, partial sort, chunked by users."""
+"""Top-K over score matrices, and the chunked, threaded loop that ranks every user (see recsys.selection)."""
 
 from __future__ import annotations
+
+import collections
+import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from threadpoolctl import ThreadpoolController
 
-GROUP = 8  # columns per group in select_top_k: smallest of 8/16/32 was fastest at 20k items
-
-
-def select_top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of the ``k`` largest entries of each row, in no order (``0 < k < n_cols``).
-
-    A full ``argpartition`` of a 20k-wide row is the slow part of batch
-    top-K. Instead, columns ``g, g + m, g + 2m, ...`` form group ``g``; the
-    ``k`` best items lie in the ``k`` groups with the largest maxima (any
-    other item is beaten by those ``k`` maxima), so only ``k x GROUP``
-    candidates are partitioned. The group maxima are selected the same way,
-    recursively. Exact, not approximate; ties may be broken differently.
-    """
-    rows, n = scores.shape
-    m = n // GROUP
-    if m < 4 * k:
-        return np.argpartition(scores, n - k, axis=1)[:, n - k:]
-    grouped = scores[:, :m * GROUP].reshape(rows, GROUP, m)  # a view: strided groups, contiguous maxima
-    groups = select_top_k(grouped.max(axis=1), k)
-    candidates = np.take_along_axis(grouped, groups[:, None, :], axis=2).reshape(rows, -1)
-    columns = (np.arange(GROUP)[None, :, None] * m + groups[:, None, :]).reshape(rows, -1)
-    if m * GROUP < n:  # the remainder columns belong to no group: always candidates
-        candidates = np.concatenate([candidates, scores[:, m * GROUP:]], axis=1)
-        columns = np.concatenate([columns, np.broadcast_to(np.arange(m * GROUP, n), (rows, n - m * GROUP))], axis=1)
-    best = np.argpartition(candidates, candidates.shape[1] - k, axis=1)[:, candidates.shape[1] - k:]
-    return np.take_along_axis(columns, best, axis=1)
+from recsys.selection import empty_top_k, offer
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best ``k`` columns of each row, best first.
+    """Best ``k`` columns of each row, best first (ties: the lower column first).
 
-    :func:`select_top_k` finds the top ``k`` without sorting the row, then
-    only those are sorted. Entries equal to ``-inf`` (excluded items) are
-    never returned: their slots hold index ``-1`` and score ``-inf``.
+    Entries equal to ``-inf`` (excluded items) are never returned: their
+    slots hold index ``-1`` and score ``-inf``.
 
     Returns
     -------
     indices : int64 (n_rows, min(k, n_cols))
-    values : same dtype as ``scores``
+    values : same dtype as ``scores`` (float32 for any other than float64)
     """
     if k < 1:
         raise ValueError(f"`k` must be >= 1, got {k}")
     scores = np.asarray(scores)
-    n = scores.shape[1]
-    k = min(k, n)
-    part = select_top_k(scores, k) if k < n else np.broadcast_to(np.arange(k), (scores.shape[0], k))
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-part_scores, axis=1, kind="stable")
-    indices = np.take_along_axis(part, order, axis=1)
-    values = np.take_along_axis(part_scores, order, axis=1)
-    indices = np.where(np.isneginf(values), -1, indices)
+    scores = np.ascontiguousarray(scores, np.float64 if scores.dtype == np.float64 else np.float32)
+    values, indices = empty_top_k(len(scores), min(k, scores.shape[1]), scores.dtype)
+    offer(scores, 0, values, indices, *_csr_arrays(None, len(scores)))
     return indices, values
 
 
@@ -83,15 +58,31 @@ def mask_seen(scores: np.ndarray, seen_rows: sp.csr_matrix, columns: np.ndarray 
     ``seen_rows`` has one row per row of ``scores``; ``columns`` maps score
     columns to its columns (``None``: the same columns).
     """
-    seen_rows = sp.csr_matrix(seen_rows)
-    if columns is not None:
-        lookup = np.full(seen_rows.shape[1], -1, dtype=np.int64)
-        lookup[columns] = np.arange(len(columns))
-    rows = np.repeat(np.arange(seen_rows.shape[0]), np.diff(seen_rows.indptr))
-    cols = seen_rows.indices if columns is None else lookup[seen_rows.indices]
-    keep = cols >= 0
-    scores[rows[keep], cols[keep]] = -np.inf
+    seen = seen_in_columns(seen_rows, columns, scores.shape[1])
+    scores[np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr)), seen.indices] = -np.inf
     return scores
+
+
+def seen_in_columns(seen_rows, columns: np.ndarray | None, n_columns: int) -> sp.csr_matrix:
+    """``seen_rows`` re-indexed to score columns (``columns[j]`` is score column ``j``'s
+    column of ``seen_rows``; ``None``: the same), dropping columns no score has."""
+    seen_rows = sp.csr_matrix(seen_rows)
+    if columns is None:
+        return seen_rows
+    lookup = np.full(seen_rows.shape[1], -1, dtype=np.int64)
+    lookup[columns] = np.arange(len(columns))
+    cols = lookup[seen_rows.indices]
+    keep = cols >= 0
+    rows = np.repeat(np.arange(seen_rows.shape[0]), np.diff(seen_rows.indptr))[keep]
+    return sp.csr_matrix((np.ones(keep.sum(), np.float32), (rows, cols[keep])), shape=(seen_rows.shape[0], n_columns))
+
+
+def _csr_arrays(seen: sp.csr_matrix | None, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """``indptr, indices`` (int64, columns sorted per row) for :func:`recsys.selection.offer`; empty for none."""
+    if seen is None:
+        return np.zeros(rows + 1, np.int64), np.empty(0, np.int64)
+    seen = seen.sorted_indices()
+    return seen.indptr.astype(np.int64), seen.indices.astype(np.int64)
 
 
 def transposed(vectors):
@@ -113,20 +104,84 @@ def chunked_top_k(user_vectors, item_vectors, k: int, seen: sp.csr_matrix | None
     """Top-``k`` items for every user, ``chunk`` users at a time: the one ranking loop
     of every model (recommend, batch, Spark, serving, the explorer).
 
-    One BLAS matrix product per chunk, seen items and disallowed items set to
-    ``-inf``, then :func:`top_k`. Memory is bounded by ``chunk x n_items``
-    scores whatever the number of users. ``seen`` has a row per user; its
-    columns are the items', or those ``seen_columns`` maps the items to.
+    Only ``allowed`` items are scored at all. ``seen`` has a row per user;
+    its columns are the items', or those ``seen_columns`` maps the items to;
+    the selection kernel skips them. Memory is bounded by ``chunk x k``
+    results and a few ``SLICE x TILE`` score tiles, whatever the numbers of
+    users and items.
 
-    Yields ``(first_user_row, indices (n, k), scores (n, k))`` per chunk.
+    A chunk is cut into slices of ``SLICE`` users, ranked on as many threads
+    as BLAS has, each running its own products on single-threaded BLAS (so
+    BLAS is single-threaded in this process while the generator is open):
+    the selection then runs on every core instead of waiting for the
+    product. A slice's scores are made ``TILE`` items at a time, so the
+    selection reads them from cache.
+
+    Yields ``(first_user_row, indices (n, min(k, n_items)), scores)`` per chunk.
     """
+    width = min(k, item_vectors.shape[0])
+    to_item = None
+    if allowed is not None:
+        columns = np.flatnonzero(allowed)
+        item_vectors = item_vectors[columns]
+        seen_columns = columns if seen_columns is None else np.asarray(seen_columns)[columns]
+        to_item = np.append(columns, -1)  # kernel columns to item rows; an empty slot (-1) stays -1
     item_t = transposed(item_vectors)
-    blocked = None if allowed is None else ~np.asarray(allowed, bool)
-    for start in range(0, user_vectors.shape[0] if sp.issparse(user_vectors) else len(user_vectors), chunk):
-        scores = product(user_vectors[start:start + chunk], item_t)
-        if blocked is not None:
-            scores[:, blocked] = -np.inf
-        if seen is not None:
-            mask_seen(scores, seen[start:start + chunk], seen_columns)
-        idx, val = top_k(scores, k)
-        yield start, idx, val
+
+    def rank(start, stop):
+        values, indices = empty_top_k(stop - start, width)
+        seen_rows = None if seen is None else seen_in_columns(seen[start:stop], seen_columns, item_t.shape[1])
+        seen_arrays = _csr_arrays(seen_rows, stop - start)
+        users = user_vectors[start:stop]
+        for first in range(0, item_t.shape[1], TILE):
+            offer(product(users, item_t[:, first:first + TILE]), first, values, indices, *seen_arrays)
+        return indices, values
+
+    def ranked(start, futures):
+        idx, val = (np.vstack(part) for part in zip(*(future.result() for future in futures)))
+        return start, idx if to_item is None else to_item[idx], val
+
+    n_users = user_vectors.shape[0] if sp.issparse(user_vectors) else len(user_vectors)
+    threads = _blas_threads() if n_users > SLICE else 1  # a few users: BLAS's own threads serve them best
+    with ThreadPoolExecutor(threads) as pool, _single_threaded_blas() if threads > 1 else contextlib.nullcontext():
+        in_flight = collections.deque()  # one chunk queued behind the one handed out: no thread waits on a barrier
+        for start in range(0, n_users, chunk):
+            stop = min(start + chunk, n_users)
+            in_flight.append((start, [pool.submit(rank, first, min(first + SLICE, stop))
+                                      for first in range(start, stop, SLICE)]))
+            if len(in_flight) == 2:
+                yield ranked(*in_flight.popleft())
+        while in_flight:
+            yield ranked(*in_flight.popleft())
+
+
+TILE = 2048  # items per product: a slice's tile of scores (2 MB) is still in cache when the kernel reads it
+SLICE = 256  # users per thread task: 128 to 512 were within noise at 20k items; 1024 was slower
+
+
+def _blas_threads() -> int:
+    return max([info["num_threads"] for info in ThreadpoolController().select(user_api="blas").info()] + [1])
+
+
+_blas_lock = threading.Lock()
+_blas_callers = 0
+_blas_limiter = None
+
+
+@contextlib.contextmanager
+def _single_threaded_blas():
+    """BLAS on one thread while any caller is inside; the setting before the
+    first comes back when the last leaves (nested limits of callers on other
+    threads would otherwise restore each other's and leave BLAS on one thread)."""
+    global _blas_callers, _blas_limiter
+    with _blas_lock:
+        if _blas_callers == 0:
+            _blas_limiter = ThreadpoolController().limit(limits=1, user_api="blas")
+        _blas_callers += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_callers -= 1
+            if _blas_callers == 0:
+                _blas_limiter.restore_original_limits()

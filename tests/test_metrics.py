@@ -113,8 +113,8 @@ def test_mask_seen_with_candidate_columns():
 
 
 @pytest.mark.parametrize("n_cols,k", [(5000, 10), (4999, 3), (700, 20), (161, 5)])
-def test_grouped_top_k_equals_full_sort(rng, n_cols, k):
-    # wide enough rows that select_top_k takes its grouped (recursive) path, and a ragged remainder
+def test_top_k_equals_full_sort_on_wide_rows(rng, n_cols, k):
+    # rows of several selection blocks and a ragged remainder
     scores = rng.normal(size=(40, n_cols)).astype(np.float32)
     scores[:, rng.integers(0, n_cols, 300)] = -np.inf  # excluded items
     scores[3, :] = -np.inf
