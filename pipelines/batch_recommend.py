@@ -3,13 +3,12 @@ user chunks, to a folder of Parquet parts written atomically; logged to MLflow."
 
 from __future__ import annotations
 
-import importlib.util
-import warnings
 from urllib.parse import urlparse
 
 import numpy as np
 
-from pipelines.common import add_candidates, add_overwrite_argument, check_writable, local_model, read_ids
+from pipelines.common import (add_candidates, add_overwrite_argument, add_spark_arguments, check_spark_installed,
+                              check_writable, local_model, read_ids, start_spark)
 from recsys import tracking
 from recsys.batch import DEFAULT_CHUNK, batch_recommend, exclusion_mask
 
@@ -24,11 +23,7 @@ def add_arguments(parser):
     parser.add_argument("--exclude-where", action="append", default=[], metavar="COLUMN=VALUE",
                         help="leave out items whose metadata COLUMN equals VALUE (repeatable; default none)")
     parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="users scored per block (bounds memory)")
-    parser.add_argument("--engine", choices=("local", "spark"), default="local",
-                        help="local: this machine; spark: user partitions on Spark (needs the `spark` extra)")
-    parser.add_argument("--spark-master", default=None,
-                        help="Spark master URL (default: the one spark-submit gives, else local[*])")
-    parser.add_argument("--partitions", type=int, default=None, help="Spark: user partitions (default: Spark's)")
+    add_spark_arguments(parser, "user partitions")
     parser.add_argument("--experiment", default=tracking.DEFAULT_EXPERIMENT, help="MLflow experiment name")
 
 
@@ -49,8 +44,7 @@ def run(args) -> int:
     out = urlparse(args.out)
     if out.scheme in ("", "file"):  # hdfs:// and s3a:// are Spark's to write
         check_writable(out.path, args.overwrite, inputs=[args.users, args.candidates, local_model(args.model)])
-    if args.engine == "spark" and importlib.util.find_spec("pyspark") is None:
-        raise ValueError("--engine spark needs pyspark: pip install 'recsys[spark]'")
+    check_spark_installed(args)
     tracking.connect(args.experiment)
     from recsys.bundle import ModelBundle
 
@@ -66,7 +60,7 @@ def run(args) -> int:
             raise ValueError(f"{args.model}: the model directory holds no item metadata to filter on")
         excluded = exclusion_mask(bundle.items, model.item_ids_, conditions)
         allowed = ~excluded if allowed is None else allowed & ~excluded
-    spark = start_spark(args.spark_master) if args.engine == "spark" else None  # before the run: fail early
+    spark = start_spark(args, "recsys-batch-recommend")  # before the run: fail early
     with tracking.start_run("batch_recommend", run_name="batch-recommend"):
         tracking.log_params({"model": args.model, "k": args.k, "chunk": args.chunk, "out": args.out,
                              "engine": args.engine, "partitions": args.partitions,
@@ -84,14 +78,3 @@ def run(args) -> int:
     print(f"Wrote {stats.rows:,} rows for {stats.users:,} users in {stats.parts} part(s) to {args.out} "
           f"({stats.users_per_second:,.0f} users/s)")
     return 0
-
-
-def start_spark(master: str | None):
-    from recsys.spark import session
-
-    # pyspark 4.3 warns at every pandas conversion under pandas 3; tests/test_spark.py checks the output
-    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
-    try:
-        return session(master)
-    except Exception as exc:  # Spark reports a bad master or a missing Java in many exception types
-        raise ValueError(f"Spark did not start (master {master or 'default'}): {str(exc).splitlines()[0]}") from None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -17,13 +19,16 @@ from recsys.models import ContentKNN, ItemKNN, Popularity, RandomScores
 MAX_SKIPPED_SHOWN = 20
 
 
-def embed_with_report(dataset, encoder, store: str, batch_size: int = 64):
-    """Embed a dataset's images (reusing the store) with an ``ImageEncoder`` and print the summary."""
-    from recsys.vision import embed_dataset
+def embed_with_report(dataset, encoder, store: str, batch_size: int = 64, embed=None):
+    """Embed a dataset's images (reusing the store) with an ``ImageEncoder`` and print the summary.
+
+    ``embed``: what runs the CNN (default :func:`recsys.vision.embed_files`, this machine)."""
+    from recsys.vision import embed_dataset, embed_files
 
     print(f"Embedding {dataset.n_items:,} items of {dataset.name} with {encoder.config.name} "
           f"({encoder.image_size}px, {encoder.dim}-d, fingerprint {encoder.fingerprint()})")
-    result = embed_dataset(dataset, encoder, store_dir=store, batch_size=batch_size, progress=True)
+    result = embed_dataset(dataset, encoder, store_dir=store, batch_size=batch_size, progress=True,
+                           embed=embed or embed_files)
     print(f"  {result.summary()}")
     return result
 
@@ -60,6 +65,36 @@ def read_items(path: str | Path) -> pd.DataFrame:
 def add_overwrite_argument(parser, what: str = "the output path") -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help=f"replace {what} even if recsys did not write it (default: refuse)")
+
+
+def add_spark_arguments(parser, partitions: str) -> None:
+    """``--engine local|spark``, ``--spark-master``, ``--partitions`` (of ``partitions``, e.g. "user partitions")."""
+    parser.add_argument("--engine", choices=("local", "spark"), default="local",
+                        help=f"local: this machine; spark: {partitions} on Spark (needs the `spark` extra)")
+    parser.add_argument("--spark-master", default=None,
+                        help="Spark master URL (default: the one spark-submit gives, else local[*])")
+    parser.add_argument("--partitions", type=int, default=None, help=f"Spark: {partitions} (default: Spark's)")
+
+
+def check_spark_installed(args) -> None:
+    if args.engine == "spark" and importlib.util.find_spec("pyspark") is None:
+        raise ValueError("--engine spark needs pyspark: pip install 'recsys[spark]'")
+
+
+def start_spark(args, app_name: str):
+    """The Spark session for ``--engine spark`` (``None`` for local), or a one-line error when it cannot start."""
+    if args.engine != "spark":
+        return None
+    check_spark_installed(args)
+    from recsys.spark import session
+
+    # pyspark 4.3 warns at every pandas conversion under pandas 3; tests/test_spark.py checks the output
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    try:
+        return session(args.spark_master, app_name)
+    except Exception as exc:  # Spark reports a bad master or a missing Java in many exception types
+        raise ValueError(f"Spark did not start (master {args.spark_master or 'default'}): "
+                         f"{str(exc).splitlines()[0]}") from None
 
 
 def check_writable(out: str | Path, overwrite: bool = False, inputs=()) -> None:

@@ -1,8 +1,10 @@
-"""``recsys embed DATASET``: embed every item image, reusing the store, and report."""
+"""``recsys embed DATASET``: embed every item image, reusing the store, and report; on this machine or on Spark."""
 
 from __future__ import annotations
 
-from pipelines.common import embed_with_report, print_skipped
+import functools
+
+from pipelines.common import add_spark_arguments, check_spark_installed, embed_with_report, print_skipped, start_spark
 from pipelines.config import add_encoder_arguments, encoder_config
 from recsys.data import load_dataset
 from recsys.vision.store import DEFAULT_STORE
@@ -14,14 +16,22 @@ def add_arguments(parser):
     parser.add_argument("--store", default=str(DEFAULT_STORE),
                         help=f"embedding store folder, keyed by encoder fingerprint (default {DEFAULT_STORE})")
     parser.add_argument("--batch-size", type=int, default=64, help="images per CNN batch")
+    add_spark_arguments(parser, "image partitions")
 
 
 def run(args) -> int:
     from recsys.vision import ImageEncoder
 
+    check_spark_installed(args)
     dataset = load_dataset(args.dataset)
     encoder = ImageEncoder(encoder_config(args))
-    result = embed_with_report(dataset, encoder, args.store, args.batch_size)
+    embed = None
+    if args.engine == "spark":
+        from recsys.vision.spark_embed import spark_embed_files
+
+        embed = functools.partial(spark_embed_files, spark=start_spark(args, "recsys-embed"),
+                                  partitions=args.partitions)
+    result = embed_with_report(dataset, encoder, args.store, args.batch_size, embed)
     print_skipped(result, "skipped item {}")
     print(f"Store: {encoder.fingerprint()}.parquet in {args.store}")
     return 0

@@ -9,19 +9,48 @@ from recsys.evaluation.splits import latest_items
 from recsys.models import cold_start
 
 
+def standardised_blend(hybrid, profile, weight):
+    """The definition: each side standardised per user (row), then mixed."""
+    def z(s):
+        return (s - s.mean(axis=1, keepdims=True)) / s.std(axis=1, keepdims=True)
+    return (1.0 - weight) * z(hybrid) + weight * z(profile)
+
+
+def factor_pairs(rng):
+    users = rng.normal(size=(7, 5)) * rng.uniform(0.1, 5, (7, 1))
+    items = rng.normal(size=(50, 5)) + rng.normal(size=5)
+    profiles, embeddings = rng.uniform(-1, 1, (7, 3)), rng.uniform(-1, 1, (50, 3))
+    return users, items, profiles, embeddings
+
+
+def test_score_moments_equal_those_of_the_score_matrix(rng):
+    users, items, _, _ = factor_pairs(rng)
+    mean, std = cold_start.score_moments(users, items)
+    np.testing.assert_allclose(mean, (users @ items.T).mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(std, (users @ items.T).std(axis=1), rtol=1e-6)
+
+
+def test_blend_vectors_rank_like_the_standardised_blend(rng):
+    users, items, profiles, embeddings = factor_pairs(rng)
+    for weight in (0.0, 0.25, 0.5, 0.9):
+        u, v = cold_start.blend_vectors(users, items, profiles, embeddings, weight)
+        reference = standardised_blend(users @ items.T, profiles @ embeddings.T, weight)
+        assert (np.argsort(-(u @ v.T), axis=1) == np.argsort(-reference, axis=1)).all()
+
+
 def test_profile_coefficients_rank_like_the_standardised_blend(rng):
-    hybrid = rng.normal(size=(7, 50)) * rng.uniform(0.1, 5, (7, 1)) + rng.normal(size=(7, 1))
-    profile = rng.uniform(-1, 1, (7, 50))
+    users, items, profiles, embeddings = factor_pairs(rng)
+    hybrid, profile = users @ items.T, profiles @ embeddings.T
+    moments = cold_start.score_moments(users, items), cold_start.score_moments(profiles, embeddings)
     for weight in (0.25, 0.5, 0.9):
-        scale, offset = cold_start.profile_coefficients(hybrid, profile, weight)
+        scale, offset = cold_start.profile_coefficients(*moments, weight)
         fused = (1 - weight) * hybrid + scale[:, None] * profile + offset[:, None]
-        reference = cold_start.blend(hybrid, profile, weight)
-        assert (np.argsort(-fused, axis=1) == np.argsort(-reference, axis=1)).all()
+        assert (np.argsort(-fused, axis=1) == np.argsort(-standardised_blend(hybrid, profile, weight), axis=1)).all()
         # the hybrid's level and at most its spread, whatever the weight: new items do not
         # take over the top (and bottom) of a ranking shared with warm items
         assert np.allclose(fused.mean(axis=1), hybrid.mean(axis=1), atol=1e-4)
         assert (fused.std(axis=1) <= hybrid.std(axis=1) * (1 + 1e-5)).all()
-    scale, _ = cold_start.profile_coefficients(hybrid, profile, 0.0)
+    scale, _ = cold_start.profile_coefficients(*moments, 0.0)
     assert not scale.any()
 
 

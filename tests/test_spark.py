@@ -100,3 +100,44 @@ def test_a_model_with_sparse_factors_is_refused_before_spark_starts(tmp_path):
                                   pd.DataFrame({"item_id": ["a", "b"], "image_path": ""}), tmp_path)
     with pytest.raises(ValueError, match="ItemKNN's are sparse"):
         spark_batch_recommend(ItemKNN().fit(dataset), tmp_path / "out", spark=object())
+
+
+def test_spark_embed_writes_the_store_the_local_embed_writes(spark, demo_path, tmp_path):
+    from functools import partial
+
+    from recsys.data import load_dataset
+    from recsys.vision import EncoderConfig, ImageEncoder, embed_dataset
+    from recsys.vision.spark_embed import spark_embed_files
+    from recsys.vision.store import EmbeddingStore
+    from tests.conftest import MOBILENET_WEIGHTS
+
+    dataset = load_dataset(demo_path)
+    weights = str(MOBILENET_WEIGHTS) if MOBILENET_WEIGHTS.exists() else None
+    encoder = ImageEncoder(EncoderConfig("mobilenet_v2", 64, weights=weights))
+    on_spark = partial(spark_embed_files, spark=spark, partitions=3)
+    local = embed_dataset(dataset, encoder, store_dir=tmp_path / "local", batch_size=16)
+    remote = embed_dataset(dataset, encoder, store_dir=tmp_path / "spark", batch_size=16, embed=on_spark)
+    assert remote.embedded == local.embedded == dataset.n_items and remote.skipped == local.skipped
+    assert remote.cnn_batches >= local.cnn_batches  # each partition batches its own share
+    assert local.vectors.std(axis=0).mean() > 1e-3, "a degenerate encoder would make the comparison empty"
+    np.testing.assert_allclose(remote.vectors, local.vectors, atol=1e-5, rtol=0)
+    (local_rows, local_vectors), (spark_rows, spark_vectors) = (
+        EmbeddingStore(tmp_path / d, encoder.fingerprint()).load() for d in ("local", "spark"))
+    order = spark_rows.set_index("item_id").index.get_indexer(local_rows["item_id"])
+    assert (order >= 0).all() and len(spark_rows) == len(local_rows)
+    assert spark_rows["sha1"].to_numpy()[order].tolist() == local_rows["sha1"].tolist()
+    np.testing.assert_allclose(spark_vectors[order], local_vectors, atol=1e-5, rtol=0)
+    again = embed_dataset(dataset, encoder, store_dir=tmp_path / "spark", embed=on_spark)  # incremental
+    assert (again.embedded, again.reused) == (0, dataset.n_items)
+
+
+def test_cli_embed_engine_spark(spark, demo_path, tmp_path):
+    common = ["embed", str(demo_path), "--encoder", "compact_cnn", "--image-size", "32", "--weights", "none"]
+    assert recsys_cli(common + ["--store", str(tmp_path / "spark"), "--engine", "spark", "--partitions", "2"]) == 0
+    assert recsys_cli(common + ["--store", str(tmp_path / "local")]) == 0
+    (spark_store,), (local_store,) = (list((tmp_path / d).glob("*.parquet")) for d in ("spark", "local"))
+    assert spark_store.name == local_store.name  # the same encoder fingerprint
+    spark_rows, local_rows = (pd.read_parquet(p).sort_values("item_id").reset_index(drop=True)
+                              for p in (spark_store, local_store))
+    assert spark_rows[["item_id", "sha1"]].equals(local_rows[["item_id", "sha1"]])
+    np.testing.assert_allclose(np.stack(spark_rows.embedding), np.stack(local_rows.embedding), atol=1e-5, rtol=0)

@@ -21,6 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
+from recsys.scoring import chunked_top_k
+
 RANKING_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
 
 
@@ -71,6 +73,15 @@ def ranking_metrics(top_items: np.ndarray, relevant: sp.csr_matrix, k: int) -> d
         "map": float(np.mean((precision_at_r * hits).sum(axis=1) / np.minimum(n_rel, k))),
         "hit_rate": float(np.mean(n_hits > 0)),
     }
+
+
+def ndcg_of_factors(user_vectors, item_vectors, relevant: sp.csr_matrix, k: int, seen: sp.csr_matrix | None = None,
+                    seen_columns: np.ndarray | None = None) -> float:
+    """NDCG@k of ranking the items by ``user_vectors @ item_vectors.T`` against ``relevant``
+    (users x items), ``seen`` items excluded (see :func:`recsys.scoring.chunked_top_k`):
+    ranked chunk by chunk, never holding the users x items scores."""
+    tops = [idx for _, idx, _ in chunked_top_k(user_vectors, item_vectors, k, seen, seen_columns=seen_columns)]
+    return ranking_metrics(np.vstack(tops) if tops else np.zeros((0, k), np.int64), relevant, k)["ndcg"]
 
 
 def auc(scores: np.ndarray, relevant: sp.csr_matrix, candidates: np.ndarray | None = None) -> float:

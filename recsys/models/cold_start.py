@@ -99,28 +99,38 @@ def profiles(item_embeddings: np.ndarray, user_items: sp.csr_matrix) -> np.ndarr
     return unit_rows(np.asarray(user_items @ item_embeddings))
 
 
-def per_user_std(scores: np.ndarray) -> np.ndarray:
-    return scores.std(axis=1) + 1e-9
+def score_moments(user_vectors: np.ndarray, item_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's mean and standard deviation of ``user_vectors @ item_vectors.T`` over the
+    items, from the items' mean and covariance: no users x items matrix, whatever the sizes."""
+    items = np.asarray(item_vectors, np.float64)
+    users = np.asarray(user_vectors, np.float64)
+    centred = items - items.mean(axis=0)
+    covariance = centred.T @ centred / max(len(items), 1)
+    variance = np.einsum("ij,jk,ik->i", users, covariance, users)
+    return users @ items.mean(axis=0), np.sqrt(np.maximum(variance, 0.0)) + 1e-9
 
 
-def blend(hybrid_scores: np.ndarray, profile_scores: np.ndarray, weight: float) -> np.ndarray:
-    """``(1 - weight) z(hybrid) + weight z(profile)``, each standardised per user (row)."""
-    def z(s):
-        return (s - s.mean(axis=1, keepdims=True)) / per_user_std(s)[:, None]
-    return (1.0 - weight) * z(hybrid_scores) + weight * z(profile_scores)
+def blend_vectors(user_vectors, item_vectors, profiles, item_embeddings, weight: float):
+    """``(users, items)`` whose products rank each user's items as ``(1 - weight) z(u . v) + weight z(p . e)``,
+    each score standardised over the items (per user): the per-user scales fold into the
+    user vectors and the per-user shifts do not change a ranking."""
+    _, hybrid_std = score_moments(user_vectors, item_vectors)
+    _, profile_std = score_moments(profiles, item_embeddings)
+    users = np.hstack([(1.0 - weight) * user_vectors / hybrid_std[:, None], weight * profiles / profile_std[:, None]])
+    return users.astype(np.float32), np.hstack([item_vectors, item_embeddings]).astype(np.float32)
 
 
-def profile_coefficients(hybrid_scores: np.ndarray, profile_scores: np.ndarray, weight: float):
+def profile_coefficients(hybrid_moments, profile_moments, weight: float):
     """Per-user ``(scale, offset)`` so that ``(1 - weight) * hybrid + scale * profile + offset``
-    ranks as :func:`blend` does, with the hybrid's mean and at most its spread per user:
-    new items share one ranking with warm ones instead of taking over its top and
-    bottom. Both score matrices are one user's scores over a sample of image-only
-    items per row."""
-    n = len(hybrid_scores)
+    ranks as the standardised blend (:func:`blend_vectors`) does, with the hybrid's mean and
+    at most its spread per user: new items share one ranking with warm ones instead of
+    taking over its top and bottom. The moments are :func:`score_moments` of each side over
+    a sample of image-only items."""
+    (hybrid_mean, hybrid_std), (profile_mean, profile_std) = hybrid_moments, profile_moments
     if weight <= 0:
-        return np.zeros(n, np.float32), np.zeros(n, np.float32)
-    scale = weight * per_user_std(hybrid_scores) / per_user_std(profile_scores)
-    offset = weight * hybrid_scores.mean(axis=1) - scale * profile_scores.mean(axis=1)
+        return np.zeros(len(hybrid_mean), np.float32), np.zeros(len(hybrid_mean), np.float32)
+    scale = weight * hybrid_std / profile_std
+    offset = weight * hybrid_mean - scale * profile_mean
     return scale.astype(np.float32), offset.astype(np.float32)
 
 
@@ -174,7 +184,8 @@ def with_profiles(user_vectors, item_vectors, image_only, warm, space, user_item
     """
     profile = profiles(space, user_items)
     rows = np.random.default_rng(seed).permutation(np.flatnonzero(has_image(space)))[:sample]
-    scale, offset = profile_coefficients(user_vectors @ image_only[rows].T, profile @ space[rows].T, weight)
+    scale, offset = profile_coefficients(score_moments(user_vectors, image_only[rows]),
+                                         score_moments(profile, space[rows]), weight)
     users = np.hstack([user_vectors, profile * scale[:, None], offset[:, None]])
     cold = np.hstack([(1.0 - max(weight, 0.0)) * image_only, space, np.ones((len(space), 1), np.float32)])
     known = np.hstack([item_vectors, np.zeros((len(item_vectors), space.shape[1] + 1), np.float32)])

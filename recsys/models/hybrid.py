@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
-from recsys.evaluation.metrics import ranking_metrics
+from recsys.evaluation.metrics import ndcg_of_factors, ranking_metrics
 from recsys.evaluation.splits import (
     first_seen,
     latest_items,
@@ -24,12 +24,14 @@ from recsys.models import cold_start
 from recsys.models.hybrid_net import HybridNet, make_train_step
 from recsys.models.hybrid_scorer import HybridScorer
 from recsys.progress import epoch_bar
-from recsys.scoring import mask_seen, top_k
+from recsys.scoring import top_k
 
 LOSSES = ("softmax", "bpr")
 #: ridge strengths tried for the image popularity prior
 PRIOR_ALPHAS = (1e1, 1e2, 1e3, 1e4)
 DEFAULT_PRIOR_ALPHA = 1e3
+#: users that validation checks at most (a seeded sample): early stopping costs the same at any size
+MAX_VALIDATION_USERS = 10_000
 
 
 class HybridRecommender(HybridScorer):
@@ -205,23 +207,25 @@ class HybridRecommender(HybridScorer):
     def _choose_profile_weight(self, net, features, raw, prior, space, train_items, validation, candidates):
         """The weight of the users' taste profiles against the tower and prior on new
         items: the one that ranks the held-out items best."""
-        users = np.unique(validation["user_idx"].to_numpy())
+        users = self._validation_users(validation)
         if len(users) == 0:
             return
         u, v = self._vectors(net, features, prior, users, candidates, np.zeros(len(candidates), np.float32),
                              self.image_weight_)
         space = space.embed(raw, cold_start.has_image(raw))
         profile = cold_start.profiles(space, train_items[users])
-        ndcg = {w: self._ndcg(cold_start.blend(u @ v.T, profile @ space[candidates].T, w), users, candidates,
-                              validation) for w in cold_start.PROFILE_WEIGHTS}
+        relevant = self._relevant(users, candidates, validation)
+        ndcg = {w: ndcg_of_factors(*cold_start.blend_vectors(u, v, profile, space[candidates], w), relevant,
+                                   self.eval_k) for w in cold_start.PROFILE_WEIGHTS}
         self.profile_weight_ = max(ndcg, key=ndcg.get)
         self.history_.append({"phase": "profile", "validation": True,
                               **{f"weight_{w:g}_val_ndcg": v for w, v in ndcg.items()}})
 
     def _validate_prior(self, features, validation, candidates) -> float:
-        users = np.unique(validation["user_idx"].to_numpy())
-        scores = np.broadcast_to(self._prior(features[candidates]), (len(users), len(candidates)))
-        return self._ndcg(scores, users, candidates, validation)
+        users = self._validation_users(validation)
+        top = top_k(self._prior(features[candidates])[None, :], self.eval_k)[0]  # one ranking for every user
+        return ranking_metrics(np.repeat(top, len(users), axis=0), self._relevant(users, candidates, validation),
+                               self.eval_k)["ndcg"]
 
     def _train_phase(self, net, phase, train, features, prior, epochs, validation=None, cold_candidates=None) -> int:
         """Train one phase; with ``validation``, stop early and keep the best weights.
@@ -241,7 +245,7 @@ class HybridRecommender(HybridScorer):
             variables = net.image_variables() + ([] if self.use_ids else net.user_factors.trainable_variables)
             drop = 1.0
         log_q = np.log(np.bincount(items, minlength=n_items) / len(items) + 1e-12).astype(np.float32)
-        step = make_train_step(net, keras.optimizers.Adam(self.learning_rate), variables,
+        step = make_train_step(net, self.learning_rate, variables,
                                tf.constant(features), tf.constant(log_q), tf.constant(prior), self.loss, self.logq)
         check = None
         if validation is not None:
@@ -283,22 +287,29 @@ class HybridRecommender(HybridScorer):
         return best_epoch
 
     def _validate(self, net, features, prior, validation, candidates, seen, id_mask) -> float:
-        users = np.unique(validation["user_idx"].to_numpy())
+        users = self._validation_users(validation)
         if len(users) == 0:
             return 0.0
         u, v = self._vectors(net, features, prior, users, candidates, np.full(len(candidates), id_mask, np.float32))
-        scores = u @ v.T
-        if seen is not None:
-            mask_seen(scores, seen[users], candidates)
-        return self._ndcg(scores, users, candidates, validation)
+        return ndcg_of_factors(u, v, self._relevant(users, candidates, validation), self.eval_k,
+                               None if seen is None else seen[users], seen_columns=candidates)
 
-    def _ndcg(self, scores, users, candidates, validation) -> float:
+    def _validation_users(self, validation) -> np.ndarray:
+        """The users with held-out positives, sorted; a seeded sample of ``MAX_VALIDATION_USERS``
+        when there are more, so validation costs the same at any number of users."""
+        users = np.unique(validation["user_idx"].to_numpy())
+        if len(users) > MAX_VALIDATION_USERS:
+            users = np.sort(np.random.default_rng(self.seed).choice(users, MAX_VALIDATION_USERS, replace=False))
+        return users
+
+    def _relevant(self, users, candidates, validation) -> sp.csr_matrix:
+        """The held-out positives of ``users`` (sorted) as a users x candidates matrix."""
         col = np.full(len(self.item_ids_), -1)
         col[candidates] = np.arange(len(candidates))
-        row = np.searchsorted(users, validation["user_idx"].to_numpy())
-        rel = sp.csr_matrix((np.ones(len(validation)), (row, col[validation["item_idx"].to_numpy()])),
-                            shape=(len(users), len(candidates)))
-        return ranking_metrics(top_k(scores, self.eval_k)[0], rel, self.eval_k)["ndcg"]
+        user_idx, item_idx = validation["user_idx"].to_numpy(), validation["item_idx"].to_numpy()
+        keep = np.isin(user_idx, users) & (col[item_idx] >= 0)
+        return sp.csr_matrix((np.ones(keep.sum()), (np.searchsorted(users, user_idx[keep]), col[item_idx[keep]])),
+                             shape=(len(users), len(candidates)))
 
     def _standardise_fit(self, item_features, n_items):
         if not self.use_images:

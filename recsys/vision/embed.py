@@ -73,13 +73,15 @@ def embed_files(paths: list, encoder: ImageEncoder, batch_size: int = 64,
 
 
 def embed_catalog(item_ids, image_paths, root, encoder: ImageEncoder, store_dir=DEFAULT_STORE,
-                  batch_size: int = 64, progress: bool = False) -> EmbedResult:
+                  batch_size: int = 64, progress: bool = False, embed=embed_files) -> EmbedResult:
     """Embed every item's image, reusing what the store already holds for this encoder.
 
     ``store_dir=None`` embeds everything and keeps nothing. An image is
     looked up by the SHA-1 of its bytes: unchanged images are
-    reused without running the CNN; new or changed ones are embedded and
-    added to the store. Unusable images are skipped with their reason.
+    reused without running the CNN; new or changed ones are embedded (by
+    ``embed``: :func:`embed_files` on this machine, or
+    :func:`recsys.vision.spark_embed.spark_embed_files` bound to a Spark
+    session) and added to the store. Unusable images are skipped with their reason.
     """
     started = time.perf_counter()
     item_ids = np.asarray(item_ids, dtype=object)
@@ -109,7 +111,7 @@ def embed_catalog(item_ids, image_paths, root, encoder: ImageEncoder, store_dir=
             result.reused += 1
         else:
             todo.append(i)
-    new_vectors, codes, result.cnn_batches = embed_files([resolved[i] for i in todo], encoder, batch_size, progress)
+    new_vectors, codes, result.cnn_batches = embed([resolved[i] for i in todo], encoder, batch_size, progress)
     ok = codes == 0
     done = np.asarray(todo, dtype=np.int64)[ok]
     vectors[done] = new_vectors[ok]
@@ -133,7 +135,7 @@ def embed_catalog(item_ids, image_paths, root, encoder: ImageEncoder, store_dir=
 
 
 def embed_dataset(dataset, encoder: ImageEncoder, store_dir=DEFAULT_STORE, batch_size: int = 64,
-                  progress: bool = False) -> EmbedResult:
+                  progress: bool = False, embed=embed_files) -> EmbedResult:
     """:func:`embed_catalog` over a :class:`~recsys.data.Dataset`'s items, aligned with its item index."""
     return embed_catalog(dataset.item_ids, dataset.image_paths(), dataset.root, encoder, store_dir,
-                         batch_size, progress)
+                         batch_size, progress, embed)

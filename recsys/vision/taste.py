@@ -21,12 +21,15 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
-from recsys.evaluation.metrics import ranking_metrics
+from recsys.evaluation.metrics import ndcg_of_factors
 from recsys.progress import epoch_bar
-from recsys.scoring import top_k
 
 #: InfoNCE temperature on cosine similarities, learning rate (Adam), users per step
 TEMPERATURE, LEARNING_RATE, BATCH_SIZE = 0.1, 1e-3, 256
+#: the most items a step's softmax ranks (beyond it, the batch's own plus a uniform sample),
+#: the most positives an epoch visits (a seeded sample), and the most users validation ranks
+#: for: a step, an epoch and a validation cost the same on any catalog and log
+MAX_CANDIDATES, MAX_ANCHORS_PER_EPOCH, MAX_VALIDATION_USERS = 16_384, 200_000, 10_000
 
 
 def _unit(x):
@@ -34,13 +37,16 @@ def _unit(x):
 
 
 def profile_ndcg(embeddings: np.ndarray, train: sp.csr_matrix, held: sp.csr_matrix, candidates: np.ndarray,
-                 k: int = 20) -> float:
-    """NDCG@k of ranking ``candidates`` by cosine to each user's profile (from ``train``), against ``held``."""
+                 k: int = 20, seed: int = 0) -> float:
+    """NDCG@k of ranking ``candidates`` by cosine to each user's profile (from ``train``), against
+    ``held``; over a seeded sample of ``MAX_VALIDATION_USERS`` users when there are more."""
     users = np.flatnonzero((np.diff(held.indptr) > 0) & (np.diff(train.indptr) > 0))
+    if len(users) > MAX_VALIDATION_USERS:
+        users = np.sort(np.random.default_rng(seed).choice(users, MAX_VALIDATION_USERS, replace=False))
     if len(users) == 0:
         return 0.0
-    scores = _unit(np.asarray(train[users] @ embeddings)) @ embeddings[candidates].T
-    return ranking_metrics(top_k(scores, k)[0], held[users][:, candidates], k)["ndcg"]
+    profiles = _unit(np.asarray(train[users] @ embeddings))
+    return ndcg_of_factors(profiles, embeddings[candidates], held[users][:, candidates], k)
 
 
 def train_taste_head(inputs: np.ndarray, kernel: np.ndarray, user_items: sp.csr_matrix, epochs: int,
@@ -80,45 +86,52 @@ def train_taste_head(inputs: np.ndarray, kernel: np.ndarray, user_items: sp.csr_
     candidates = np.flatnonzero(np.asarray(train.sum(axis=0)).ravel() > 0).astype(np.int64)
     if len(anchors) == 0 or len(candidates) < 2:
         return kernel, 0, []
-    matrix = tf.sparse.reorder(tf.SparseTensor(np.c_[coo.row, coo.col].astype(np.int64), coo.data, coo.shape))
     table = tf.constant(inputs, tf.float32)
     w = tf.Variable(kernel.astype(np.float32))
     optimizer = keras.optimizers.Adam(LEARNING_RATE)
-    cand = tf.constant(candidates)
-    train_candidates = train[:, candidates].tocsr()
 
     @tf.function(reduce_retracing=True)
-    def step(users, items, others):
+    def step(history, history_rows, history_columns, anchor_columns, ranked, labels, others):
         with tf.GradientTape() as tape:
-            z = tf.math.l2_normalize(tf.matmul(table, w), axis=1)
-            own = tf.gather(tf.sparse.sparse_dense_matmul(matrix, z), users) - tf.gather(z, items)
-            logits = tf.matmul(tf.math.l2_normalize(own, axis=1), tf.gather(z, cand), transpose_b=True) / TEMPERATURE
+            z = tf.math.l2_normalize(tf.matmul(tf.gather(table, history), w), axis=1)  # the batch users' items
+            sums = tf.math.unsorted_segment_sum(tf.gather(z, history_columns), history_rows, tf.shape(labels)[0])
+            own = sums - tf.gather(z, anchor_columns)  # the profile from the user's other items
+            ranked_z = tf.math.l2_normalize(tf.matmul(tf.gather(table, ranked), w), axis=1)
+            logits = tf.matmul(tf.math.l2_normalize(own, axis=1), ranked_z, transpose_b=True) / TEMPERATURE
             # the user's other items make the profile: they are no negatives
             logits = tf.where(others, tf.fill(tf.shape(logits), -1e9), logits)
-            labels = tf.searchsorted(cand, items)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
         optimizer.apply_gradients(zip(tape.gradient(loss, [w]), [w]))
         return loss
 
     def batch(rows):
-        users, items = coo.row[rows].astype(np.int64), coo.col[rows].astype(np.int64)
-        others = train_candidates[users].toarray() > 0
-        others[np.arange(len(rows)), np.searchsorted(candidates, items)] = False
-        return users, items, others
+        """A step's inputs: only the batch users' items and the items it ranks, never the whole catalog."""
+        users, items = coo.row[rows], coo.col[rows].astype(np.int64)
+        own = train[users]
+        history, history_columns = np.unique(own.indices, return_inverse=True)
+        history_rows = np.repeat(np.arange(len(rows)), np.diff(own.indptr))
+        ranked = candidates
+        if len(candidates) > MAX_CANDIDATES:  # the batch's items and a uniform sample of the rest
+            ranked = np.union1d(items, rng.choice(candidates, MAX_CANDIDATES - len(rows), replace=False))
+        others = own[:, ranked].toarray() > 0
+        labels = np.searchsorted(ranked, items)
+        others[np.arange(len(rows)), labels] = False
+        return (history, history_rows, history_columns.astype(np.int64), np.searchsorted(history, items), ranked,
+                labels, others)
 
     def score():
         if check is None:
             return 0.0
         z = _unit(inputs @ w.numpy())
         z[~has] = 0.0
-        return profile_ndcg(z, train, check, np.asarray(held))
+        return profile_ndcg(z, train, check, np.asarray(held), seed=seed)
 
     history = [{"epoch": 0, "val_ndcg": score()}]
     best = (history[0]["val_ndcg"], kernel.astype(np.float32), 0)
     bar = epoch_bar(f"{'selecting' if check is not None else 'training'} taste head", epochs, progress)
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
-        order = anchors[rng.permutation(len(anchors))]
+        order = anchors[rng.permutation(len(anchors))[:MAX_ANCHORS_PER_EPOCH]]
         losses = [float(step(*batch(order[i:i + BATCH_SIZE]))) for i in range(0, len(order), BATCH_SIZE)]
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_ndcg": score(),
                         "seconds": time.perf_counter() - started})
