@@ -150,3 +150,14 @@ def test_cutoff_split_from_a_config_file(demo, tmp_path):
     (tmp_path / "bad.yaml").write_text("split: {kind: future}\n")
     with pytest.raises(ValueError, match="split `kind` must be one of"):
         make_split(demo, **dataclasses.asdict(load_config(tmp_path / "bad.yaml").split))
+
+
+def test_validation_users_are_a_seeded_sorted_sample_beyond_the_cap():
+    from recsys.evaluation.splits import MAX_VALIDATION_USERS, validation_users
+
+    few = np.array([5, 1, 5, 3])
+    assert validation_users(few, 0).tolist() == [1, 3, 5]
+    many = np.arange(3 * MAX_VALIDATION_USERS)[::-1]
+    sample = validation_users(many, 7)
+    assert len(sample) == MAX_VALIDATION_USERS and (np.diff(sample) > 0).all()
+    assert np.array_equal(sample, validation_users(many, 7)) and not np.array_equal(sample, validation_users(many, 8))

@@ -210,3 +210,15 @@ def first_seen(dataset: Dataset) -> np.ndarray:
         first = inter.groupby("item_idx")["timestamp"].min()
         out[first.index.to_numpy()] = first.to_numpy()
     return out
+
+
+#: users that a validation ranks for at most: early stopping costs the same at any number of users
+MAX_VALIDATION_USERS = 10_000
+
+
+def validation_users(users: np.ndarray, seed: int) -> np.ndarray:
+    """``users`` sorted; a seeded sample of ``MAX_VALIDATION_USERS`` of them when there are more."""
+    users = np.unique(users)
+    if len(users) > MAX_VALIDATION_USERS:
+        users = np.sort(np.random.default_rng(seed).choice(users, MAX_VALIDATION_USERS, replace=False))
+    return users

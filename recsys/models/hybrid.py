@@ -19,6 +19,7 @@ from recsys.evaluation.splits import (
     latest_items,
     random_holdout,
     temporal_holdout,
+    validation_users,
 )
 from recsys.models import cold_start
 from recsys.models.hybrid_net import HybridNet, make_train_step
@@ -30,8 +31,6 @@ LOSSES = ("softmax", "bpr")
 #: ridge strengths tried for the image popularity prior
 PRIOR_ALPHAS = (1e1, 1e2, 1e3, 1e4)
 DEFAULT_PRIOR_ALPHA = 1e3
-#: users that validation checks at most (a seeded sample): early stopping costs the same at any size
-MAX_VALIDATION_USERS = 10_000
 
 
 class HybridRecommender(HybridScorer):
@@ -295,12 +294,7 @@ class HybridRecommender(HybridScorer):
                                None if seen is None else seen[users], seen_columns=candidates)
 
     def _validation_users(self, validation) -> np.ndarray:
-        """The users with held-out positives, sorted; a seeded sample of ``MAX_VALIDATION_USERS``
-        when there are more, so validation costs the same at any number of users."""
-        users = np.unique(validation["user_idx"].to_numpy())
-        if len(users) > MAX_VALIDATION_USERS:
-            users = np.sort(np.random.default_rng(self.seed).choice(users, MAX_VALIDATION_USERS, replace=False))
-        return users
+        return validation_users(validation["user_idx"].to_numpy(), self.seed)
 
     def _relevant(self, users, candidates, validation) -> sp.csr_matrix:
         """The held-out positives of ``users`` (sorted) as a users x candidates matrix."""

@@ -22,14 +22,14 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from recsys.evaluation.metrics import ndcg_of_factors
+from recsys.evaluation.splits import validation_users
 from recsys.progress import epoch_bar
 
 #: InfoNCE temperature on cosine similarities, learning rate (Adam), users per step
 TEMPERATURE, LEARNING_RATE, BATCH_SIZE = 0.1, 1e-3, 256
-#: the most items a step's softmax ranks (beyond it, the batch's own plus a uniform sample),
-#: the most positives an epoch visits (a seeded sample), and the most users validation ranks
-#: for: a step, an epoch and a validation cost the same on any catalog and log
-MAX_CANDIDATES, MAX_ANCHORS_PER_EPOCH, MAX_VALIDATION_USERS = 16_384, 200_000, 10_000
+#: the most items a step's softmax ranks (beyond it, the batch's own plus a uniform sample) and
+#: the most positives an epoch visits (a seeded sample): a step and an epoch cost the same at any size
+MAX_CANDIDATES, MAX_ANCHORS_PER_EPOCH = 16_384, 200_000
 
 
 def _unit(x):
@@ -39,10 +39,8 @@ def _unit(x):
 def profile_ndcg(embeddings: np.ndarray, train: sp.csr_matrix, held: sp.csr_matrix, candidates: np.ndarray,
                  k: int = 20, seed: int = 0) -> float:
     """NDCG@k of ranking ``candidates`` by cosine to each user's profile (from ``train``), against
-    ``held``; over a seeded sample of ``MAX_VALIDATION_USERS`` users when there are more."""
-    users = np.flatnonzero((np.diff(held.indptr) > 0) & (np.diff(train.indptr) > 0))
-    if len(users) > MAX_VALIDATION_USERS:
-        users = np.sort(np.random.default_rng(seed).choice(users, MAX_VALIDATION_USERS, replace=False))
+    ``held``; over a seeded sample of users when there are many (:func:`validation_users`)."""
+    users = validation_users(np.flatnonzero((np.diff(held.indptr) > 0) & (np.diff(train.indptr) > 0)), seed)
     if len(users) == 0:
         return 0.0
     profiles = _unit(np.asarray(train[users] @ embeddings))
