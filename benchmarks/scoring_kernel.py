@@ -145,7 +145,8 @@ def main():
     rows = {name: float(np.median(rate)) for name, rate in rates.items()}
     ceiling = max(rate for name, rate in rows.items() if name.startswith("matmul only"))
 
-    print(f"\n{args.users:,} users x {args.items:,} items x {args.factors} factors, K={args.k}, median of {args.rounds} rounds\n")
+    print(f"\n{args.users:,} users x {args.items:,} items x {args.factors} factors, K={args.k}, "
+          f"median of {args.rounds} rounds\n")
     ours = rows["recsys chunked kernel (seen filtered)"]
     for name, rate in rows.items():
         print(f"{name:42s} {rate:10,.0f} users/s   ours / this = {ours / rate:.2f}")
