@@ -6,7 +6,7 @@ directions of the centred CNN features, see :mod:`recsys.models.cold_start`)
 and is trained with the very score it is used for: for a positive
 (user, item), the user's profile (the normalised mean embedding of their
 *other* items) must pick the item out of every catalog item with an image
-(full softmax; InfoNCE in spirit, as in CLCRec). Training stops early on
+(a full softmax up to ``MAX_CANDIDATES`` items; InfoNCE in spirit, as in CLCRec). Training stops early on
 held-out items drawn like real cold items. The CNN's activations are computed
 once and cached (the embedding store), so a CPU trains the head in seconds
 to minutes.
