@@ -102,7 +102,8 @@ class LightFMWarp(Recommender):
         features = sp.hstack([identity, sp.csr_matrix(dense)]).tocsr().astype(np.float32)
         model = LightFM(no_components=self.factors, loss="warp", learning_rate=self.learning_rate,
                         item_alpha=self.item_alpha, random_state=self.seed)
-        model.fit(interactions, item_features=features, epochs=self.epochs, num_threads=2)
+        # one thread: LightFM's parallel SGD is not repeatable, and a seed must give one answer
+        model.fit(interactions, item_features=features, epochs=self.epochs, num_threads=1)
         item_bias, item_emb = model.get_item_representations(features)
         _, user_emb = model.get_user_representations()
         self.user_vectors_ = np.hstack([user_emb, np.ones((dataset.n_users, 1))]).astype(np.float32)

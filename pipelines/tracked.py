@@ -34,7 +34,8 @@ def log_training(model) -> None:
     tracking.log_history(model.history_)
     tracking.log_metrics({f"best_epochs_{phase}": n for phase, n in model.best_epochs_.items()}
                        | {"image_taste_weight": model.image_weight_, "image_prior_alpha": model.prior_alpha_,
-                          "taste_profile_weight": model.profile_weight_})
+                          "taste_profile_weight": model.profile_weight_,
+                          "warm_taste_profile_weight": model.warm_profile_weight_})
     log_figure(reports.training_curves(model.history_), "plots/training_curves.png")
 
 

@@ -54,16 +54,23 @@ def test_profile_coefficients_rank_like_the_standardised_blend(rng):
     assert not scale.any()
 
 
-def test_with_profiles_scores_new_items_by_profile_and_leaves_warm_ones():
+def test_with_profiles_scores_new_items_by_profile_and_warm_ones_by_their_weight():
     space = cold_start.unit_rows(np.array([[1.0, 0], [0, 1.0], [1.0, 0.1], [0.1, 1.0]]))
     users = np.ones((2, 1), np.float32)
     items = np.array([[1.0], [2.0], [0.0], [0.0]], np.float32)
-    image_only = np.zeros((4, 1), np.float32)
+    image_only = np.array([[1.0], [0.0], [0.5], [0.5]], np.float32)  # new items alike: taste decides
     liked = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 1, 0, 0]], np.float32))  # user 0 likes item 0, user 1 item 1
     u, v = cold_start.with_profiles(users, items, image_only, np.array([1, 1, 0, 0], bool), space, liked, 0.5)
     scores = u @ v.T
     assert np.allclose(scores[:, :2], [[1, 2], [1, 2]])  # warm items: untouched
     assert scores[0, 2] > scores[0, 3] and scores[1, 3] > scores[1, 2]  # new items follow each user's taste
+    # with a warm weight, known items add the profile term to their ID score; new ones stay as they were
+    u, v = cold_start.with_profiles(users, items, image_only, np.array([1, 1, 0, 0], bool), space, liked, 0.5,
+                                    warm_weight=2.0)
+    warm_scores = u @ v.T
+    assert warm_scores[0, 0] - warm_scores[0, 1] > scores[0, 0] - scores[0, 1]  # user 0 likes item 0's look
+    assert warm_scores[1, 1] - warm_scores[1, 0] > scores[1, 1] - scores[1, 0]
+    assert np.allclose(warm_scores[:, 2:], scores[:, 2:])
 
 
 def test_latest_items_are_the_last_first_seen_or_a_seeded_share():

@@ -8,6 +8,7 @@ import pytest
 
 from recsys.data import load_dataset
 from recsys.evaluation import fit_and_evaluate, make_split, metric_table
+from recsys.evaluation.splits import before_held
 from recsys.models import ItemKNN, Popularity, RandomScores
 
 
@@ -161,3 +162,15 @@ def test_validation_users_are_a_seeded_sorted_sample_beyond_the_cap():
     sample = validation_users(many, 7)
     assert len(sample) == MAX_VALIDATION_USERS and (np.diff(sample) > 0).all()
     assert np.array_equal(sample, validation_users(many, 7)) and not np.array_equal(sample, validation_users(many, 8))
+
+
+def test_before_held_keeps_only_what_each_user_liked_before_their_first_held_out_item():
+    rng = np.random.default_rng(5)
+    train = pd.DataFrame({"user_idx": rng.integers(0, 6, 80), "item_idx": rng.integers(0, 30, 80),
+                          "timestamp": rng.integers(0, 20, 80).astype(float)})
+    held = pd.DataFrame({"user_idx": [0, 0, 2, 3], "item_idx": [1, 2, 3, 4], "timestamp": [9.0, 4.0, 12.0, 0.0]})
+    first_held = {0: 4.0, 2: 12.0, 3: 0.0}
+    expected = [i for i, row in train.iterrows() if row["timestamp"] < first_held.get(row["user_idx"], np.inf)]
+    assert before_held(train, held).index.tolist() == expected  # same-day rows go: they may share the basket
+    assert before_held(train.drop(columns="timestamp"), held.drop(columns="timestamp")).equals(
+        train.drop(columns="timestamp"))

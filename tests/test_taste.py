@@ -7,11 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from recsys.data import load_dataset
 from recsys.evaluation.splits import first_seen, latest_items
 from recsys.models import cold_start
 from recsys.vision import EncoderConfig, ImageEncoder, embed_dataset
+from recsys.vision.taste import liked_times, train_taste_head
 
 
 def taste_match(dataset, space, features, has, seen, held, truth):
@@ -35,7 +37,9 @@ def test_trained_cnn_head_separates_favourite_colours_and_shapes_better(demo_pat
     seen = seen.tocsr()
 
     untrained, _, _ = cold_start.fit_space(features, has)
-    trained, best_epoch, history = cold_start.fit_space(features, has, dataset.user_items(), 20, held)
+    # as the hybrid trains it: each profile made of the items liked before
+    times = liked_times(dataset.positives(), (dataset.n_users, dataset.n_items))
+    trained, best_epoch, history = cold_start.fit_space(features, has, dataset.user_items(), 20, held, times=times)
     assert best_epoch > 0 and history[best_epoch]["val_ndcg"] > history[0]["val_ndcg"]
     colour_before, shape_before = taste_match(dataset, untrained, features, has, seen, held, truth)
     colour_after, shape_after = taste_match(dataset, trained, features, has, seen, held, truth)
@@ -54,3 +58,23 @@ def test_untrained_space_is_the_centred_principal_directions(rng):
     # centred: cosines spread out instead of all sitting near 1
     cos = z[1:] @ z[1:].T
     assert cos[np.triu_indices(59, 1)].mean() < 0.2
+
+
+def test_liked_times_keeps_each_first_like_against_a_loop():
+    positives = pd.DataFrame({"user_idx": [0, 0, 1, 0, 2, 1], "item_idx": [3, 1, 3, 3, 0, 3],
+                              "timestamp": [50.0, 20.0, 90.0, 10.0, 30.0, 70.0]})
+    first = {}
+    for u, i, t in positives.itertuples(index=False):
+        first[u, i] = min(t, first.get((u, i), np.inf))
+    times = liked_times(positives, (3, 4)).toarray()
+    earliest = min(first.values())
+    assert {(u, i): t + earliest - 1.0 for (u, i), t in np.ndenumerate(times) if t} == first
+    assert liked_times(positives.drop(columns="timestamp"), (3, 4)) is None
+
+
+def test_taste_head_refuses_times_that_miss_a_positive(rng):
+    user_items = sp.csr_matrix(np.array([[1, 1, 0], [0, 1, 1]], np.float32))
+    times = sp.csr_matrix(np.array([[5, 0, 0], [0, 2, 3]], np.float64))  # (0, 1) has no time
+    with pytest.raises(ValueError, match="time above 0 for every positive"):
+        train_taste_head(rng.normal(size=(3, 4)).astype(np.float32), np.eye(4, 2, dtype=np.float32), user_items,
+                         1, times=times)

@@ -96,6 +96,16 @@ def _position_in_group(sorted_keys: np.ndarray) -> np.ndarray:
     return np.arange(len(sorted_keys)) - np.repeat(starts, lengths)
 
 
+def before_held(train: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``train`` from strictly before each user's first ``held`` row (all of a user's
+    rows if none is held, or without timestamps): a profile that cannot see the held-out
+    basket, as a profile at a cutoff cannot see the future."""
+    if "timestamp" not in train or "timestamp" not in held or held.empty:
+        return train
+    start = train["user_idx"].map(held.groupby("user_idx")["timestamp"].min()).to_numpy(np.float64)
+    return train[~(train["timestamp"].to_numpy(np.float64) >= start)]  # NaN (nothing held) keeps the row
+
+
 def random_holdout(inter: pd.DataFrame, test_share: float, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).random(len(inter)) < test_share
 

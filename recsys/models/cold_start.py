@@ -26,6 +26,9 @@ import scipy.sparse as sp
 PROFILE_DIM, TASTE_INPUT_DIM = 128, 256
 #: blend weights of the profile tried on validation (0: the hybrid's tower and prior alone)
 PROFILE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 0.9)
+#: multiples of that profile term that known items add to their ID score, tried on validation
+#: (0: ID factors alone; where few interactions per item make ID factors noisy, the photo helps)
+WARM_PROFILE_WEIGHTS = (0, 0.5, 1, 2, 4)
 
 
 def has_image(features: np.ndarray) -> np.ndarray:
@@ -69,10 +72,12 @@ class ImageSpace:
 
 
 def fit_space(features: np.ndarray, has_image: np.ndarray, user_items: sp.csr_matrix | None = None,
-              epochs: int = 0, held: np.ndarray | None = None, seed: int = 0, progress: bool = False):
+              epochs: int = 0, held: np.ndarray | None = None, seed: int = 0, progress: bool = False,
+              times: sp.csr_matrix | None = None):
     """The profile space: PCA of the centred features (fitted on the catalog's images,
     no behaviour), then, with ``epochs``, a head trained on ``user_items`` from it
-    (:func:`recsys.vision.taste.train_taste_head`; ``held`` items stop it early).
+    (:func:`recsys.vision.taste.train_taste_head`; ``held`` items stop it early, ``times``
+    makes each profile out of earlier items).
 
     Returns ``(ImageSpace, best_epoch, history)``.
     """
@@ -90,7 +95,7 @@ def fit_space(features: np.ndarray, has_image: np.ndarray, user_items: sp.csr_ma
         inputs = ((f - mean) @ basis.T).astype(np.float32)
         inputs[~has_image] = 0.0
         kernel, best, history = train_taste_head(inputs, kernel, user_items, epochs, held, seed=seed,
-                                                 progress=progress)
+                                                 progress=progress, times=times)
     return ImageSpace(mean, kernel.T @ basis), best, history
 
 
@@ -175,10 +180,11 @@ def fit_prior(features: np.ndarray, positives_per_item: np.ndarray, alpha: float
     return ridge.coef_.astype(np.float32), float(ridge.intercept_)
 
 
-def with_profiles(user_vectors, item_vectors, image_only, warm, space, user_items, weight, seed=0, sample=2000):
+def with_profiles(user_vectors, item_vectors, image_only, warm, space, user_items, weight, warm_weight=0.0,
+                  seed=0, sample=2000):
     """Append the taste-profile block to exported vectors.
 
-    Users ``[u, s_u * profile_u, c_u]``; warm items ``[v, 0, 0]``; other items
+    Users ``[u, s_u * profile_u, c_u]``; warm items ``[v, warm_weight * e_i, 0]``; other items
     ``[(1 - weight) * image_only, e_i, 1]`` (``e_i`` in the profile ``space``),
     with ``(s_u, c_u)`` from :func:`profile_coefficients` over a sample of items.
     """
@@ -188,5 +194,5 @@ def with_profiles(user_vectors, item_vectors, image_only, warm, space, user_item
                                          score_moments(profile, space[rows]), weight)
     users = np.hstack([user_vectors, profile * scale[:, None], offset[:, None]])
     cold = np.hstack([(1.0 - max(weight, 0.0)) * image_only, space, np.ones((len(space), 1), np.float32)])
-    known = np.hstack([item_vectors, np.zeros((len(item_vectors), space.shape[1] + 1), np.float32)])
+    known = np.hstack([item_vectors, warm_weight * space, np.zeros((len(item_vectors), 1), np.float32)])
     return users, np.where(np.asarray(warm, bool)[:, None], known, cold).astype(np.float32)

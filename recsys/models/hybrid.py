@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from recsys.evaluation.metrics import ndcg_of_factors, ranking_metrics
 from recsys.evaluation.splits import (
+    before_held,
     first_seen,
     latest_items,
     random_holdout,
@@ -26,6 +27,7 @@ from recsys.models.hybrid_net import HybridNet, make_train_step
 from recsys.models.hybrid_scorer import HybridScorer
 from recsys.progress import epoch_bar
 from recsys.scoring import top_k
+from recsys.vision.taste import liked_times
 
 LOSSES = ("softmax", "bpr")
 #: ridge strengths tried for the image popularity prior
@@ -109,13 +111,14 @@ class HybridRecommender(HybridScorer):
         raw = None if item_features is None else np.asarray(item_features, np.float32)
         self.history_ = []
         self.prior_alpha_, self.image_weight_, self.profile_weight_ = DEFAULT_PRIOR_ALPHA, 1.0, 0.0
+        self.warm_profile_weight_ = 0.0
         epochs = {"ids": self.epochs, "images": self.epochs, "taste": self.taste_epochs}
         if self.validation_share > 0:
             epochs = self._select_epochs(dataset, positives, features, raw)
         self.best_epochs_ = epochs
         prior = self._fit_prior(raw, positives)
         liked = dataset.user_items()
-        self.space_ = self._fit_space(raw, liked, epochs["taste"])[0]
+        self.space_ = self._fit_space(raw, dataset, positives, epochs["taste"])[0]
         self.net_ = self._new_net(dataset, features)
         for phase in self._phases():
             self._train_phase(self.net_, phase, positives, features, prior, epochs[phase])
@@ -188,20 +191,28 @@ class HybridRecommender(HybridScorer):
             self.image_weight_ = 1.0 if tower > scores[self.prior_alpha_] else 0.0
         if self.use_images and self.use_ids:
             # the head trains on the training positives and stops on those of the pseudo-cold items
-            space, best["taste"], history = self._fit_space(
-                raw, dataset.with_interactions(positives[~held]).user_items(), self.taste_epochs, pseudo_cold)
+            space, best["taste"], history = self._fit_space(raw, dataset, positives[~held], self.taste_epochs,
+                                                            pseudo_cold)
             train_items = dataset.with_interactions(train).user_items()
             self.history_ += [{"phase": "taste", "validation": True, "untrained_val_ndcg": r["val_ndcg"]}
                               if r["epoch"] == 0 else {"phase": "taste", "validation": True, **r} for r in history]
             self._choose_profile_weight(net, features, raw, prior, space, train_items, checks["images"], pseudo_cold)
+            # known items' held-out positives are often bought with training ones, the same day: their
+            # profiles stop before, as profiles at a cutoff do (with them, H&M chose a weight that lost)
+            earlier_items = dataset.with_interactions(before_held(train, checks["ids"])).user_items()
+            self._choose_warm_profile_weight(net, features, raw, prior, space, earlier_items, train_items,
+                                             checks["ids"])
         return {"ids": 0, "images": 0, "taste": 0} | best
 
-    def _fit_space(self, raw, user_items, epochs, held=None):
-        """The taste-profile space: the CNN's trained head (:func:`cold_start.fit_space`).
-        Only the hybrid (ids and images) scores new items with it (:meth:`_export`)."""
+    def _fit_space(self, raw, dataset, positives, epochs, held=None):
+        """The taste-profile space: the CNN's head trained on ``positives``, each profile made of
+        earlier items where there are times (:func:`cold_start.fit_space`). Only the hybrid (ids
+        and images) scores new items with it (:meth:`_export`)."""
         if not (self.use_images and self.use_ids):
             return cold_start.ImageSpace(np.zeros(0), np.zeros((0, 0))), 0, []
-        return cold_start.fit_space(raw, cold_start.has_image(raw), user_items, epochs, held, self.seed, self._progress)
+        times = liked_times(positives, (dataset.n_users, dataset.n_items))
+        return cold_start.fit_space(raw, cold_start.has_image(raw), dataset.user_items(frame=positives), epochs, held,
+                                    self.seed, self._progress, times)
 
     def _choose_profile_weight(self, net, features, raw, prior, space, train_items, validation, candidates):
         """The weight of the users' taste profiles against the tower and prior on new
@@ -218,6 +229,31 @@ class HybridRecommender(HybridScorer):
                                    self.eval_k) for w in cold_start.PROFILE_WEIGHTS}
         self.profile_weight_ = max(ndcg, key=ndcg.get)
         self.history_.append({"phase": "profile", "validation": True,
+                              **{f"weight_{w:g}_val_ndcg": v for w, v in ndcg.items()}})
+
+    def _choose_warm_profile_weight(self, net, features, raw, prior, space, profile_items, train_items, validation):
+        """How much of the profile term known items add to their ID score (a multiple of what
+        new items get): the one that ranks the users' held-out positives of known items best,
+        with profiles made of ``profile_items``."""
+        users = self._validation_users(validation)
+        if len(users) == 0 or self.profile_weight_ <= 0:
+            return
+        warm = np.asarray(train_items.sum(axis=0)).ravel() > 0
+        items, candidates = np.arange(len(warm)), np.flatnonzero(warm)
+        u, v = self._vectors(net, features, prior, users, items, warm.astype(np.float32), self.image_weight_)
+        _, image_only = self._vectors(net, features, prior, users[:0], items, np.zeros(len(items), np.float32),
+                                      self.image_weight_)
+        image_only = cold_start.rescale(image_only, *cold_start.calibration(u, v, image_only, warm, self.seed))
+        embedded, relevant = space.embed(raw, cold_start.has_image(raw)), self._relevant(users, candidates, validation)
+        ndcg = {}
+        for weight in cold_start.WARM_PROFILE_WEIGHTS:  # scored as _export will score them
+            user_vectors, item_vectors = cold_start.with_profiles(u, v, image_only, warm, embedded,
+                                                                  profile_items[users], self.profile_weight_, weight,
+                                                                  self.seed)
+            ndcg[weight] = ndcg_of_factors(user_vectors, item_vectors[candidates], relevant, self.eval_k,
+                                           train_items[users], seen_columns=candidates)
+        self.warm_profile_weight_ = max(ndcg, key=ndcg.get)
+        self.history_.append({"phase": "warm_profile", "validation": True,
                               **{f"weight_{w:g}_val_ndcg": v for w, v in ndcg.items()}})
 
     def _validate_prior(self, features, validation, candidates) -> float:

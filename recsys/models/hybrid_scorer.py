@@ -17,8 +17,8 @@ class HybridScorer(Recommender):
     """A trained hybrid, scoring with one matrix product (layout: :func:`cold_start.with_profiles`)."""
 
     saved_arrays = ("warm_items_", "image_mean_", "image_std_", "prior_coef_")
-    saved_json = ("prior_intercept_", "image_weight_", "profile_weight_", "image_scale_", "image_shift_",
-                  "prior_alpha_", "best_epochs_", "history_")
+    saved_json = ("prior_intercept_", "image_weight_", "profile_weight_", "warm_profile_weight_", "image_scale_",
+                  "image_shift_", "prior_alpha_", "best_epochs_", "history_")
 
     def _prior(self, features):
         if not self.use_images:
@@ -61,7 +61,8 @@ class HybridScorer(Recommender):
         image_only = cold_start.rescale(image_only, self.image_scale_, self.image_shift_)
         self.user_vectors_, self.item_vectors_ = cold_start.with_profiles(
             self.user_vectors_, self.item_vectors_, image_only, self.warm_items_,
-            self.space_.embed(raw, cold_start.has_image(raw)), user_items, self.profile_weight_, self.seed)
+            self.space_.embed(raw, cold_start.has_image(raw)), user_items, self.profile_weight_,
+            self.warm_profile_weight_, self.seed)
         keep = 1.0 - max(self.profile_weight_, 0.0)  # new items added later: scaled as with_profiles did
         self.image_scale_, self.image_shift_ = keep * self.image_scale_, keep * self.image_shift_
 
@@ -100,6 +101,7 @@ class HybridScorer(Recommender):
                                          **{f"tower_{k}": w for k, w in enumerate(self.tower_)}}
 
     def restore_state(self, arrays: dict[str, np.ndarray], state: dict) -> None:
+        state = {"warm_profile_weight": 0.0} | state  # written before known items had a profile term
         super().restore_state(arrays, state)
         self.space_ = cold_start.ImageSpace(arrays["space_mean"], arrays["space_components"])
         self.tower_ = [arrays[f"tower_{k}"] for k in range(4) if f"tower_{k}" in arrays]

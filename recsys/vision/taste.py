@@ -4,9 +4,14 @@ features, trained so that a user's history predicts the items they like next.
 The head starts as the untrained profile space (the top principal
 directions of the centred CNN features, see :mod:`recsys.models.cold_start`)
 and is trained with the very score it is used for: for a positive
-(user, item), the user's profile (the normalised mean embedding of their
-*other* items) must pick the item out of every catalog item with an image
-(a full softmax up to ``MAX_CANDIDATES`` items; InfoNCE in spirit, as in CLCRec). Training stops early on
+(user, item), the user's profile must pick the item out of every catalog
+item with an image (a full softmax up to ``MAX_CANDIDATES`` items; InfoNCE
+in spirit, as in CLCRec). Where times are known the profile is the
+normalised mean embedding of the items the user liked *strictly before*
+(history predicts the future, as it must for new items; on H&M purchases
+the user's other items, same-day basket included, gave a head that ranked
+new articles worse than this one: cold NDCG@20 of the hybrid 0.0372 against
+0.0386); without times, of their other items. Training stops early on
 held-out items drawn like real cold items. The CNN's activations are computed
 once and cached (the embedding store), so a CPU trains the head in seconds
 to minutes.
@@ -47,8 +52,20 @@ def profile_ndcg(embeddings: np.ndarray, train: sp.csr_matrix, held: sp.csr_matr
     return ndcg_of_factors(profiles, embeddings[candidates], held[users][:, candidates], k)
 
 
+def liked_times(positives, shape: tuple[int, int]) -> sp.csr_matrix | None:
+    """Users x items CSR of when each user first liked each item (seconds after the
+    earliest time, plus 1 so that none is zero); None without a ``timestamp`` column."""
+    if "timestamp" not in positives or positives.empty:
+        return None
+    first = positives.groupby(["user_idx", "item_idx"], sort=False)["timestamp"].min()
+    when = first.to_numpy(np.float64)
+    return sp.csr_matrix((when - when.min() + 1.0, (first.index.get_level_values(0), first.index.get_level_values(1))),
+                         shape=shape)
+
+
 def train_taste_head(inputs: np.ndarray, kernel: np.ndarray, user_items: sp.csr_matrix, epochs: int,
-                     held: np.ndarray | None = None, patience: int = 3, seed: int = 0, progress: bool = False):
+                     held: np.ndarray | None = None, patience: int = 3, seed: int = 0, progress: bool = False,
+                     times: sp.csr_matrix | None = None):
     """Train the linear head ``unit(inputs @ kernel)`` on behaviour (no bias: on
     these small-scale inputs a bias soon outweighs them and every item looks alike).
 
@@ -60,6 +77,10 @@ def train_taste_head(inputs: np.ndarray, kernel: np.ndarray, user_items: sp.csr_
         Starting head.
     user_items : CSR (n_users, n_items)
         Training positives.
+    times : CSR like ``user_items``, optional
+        When each positive was first liked (:func:`liked_times`, all above 0): a
+        profile is then made of the items liked strictly before the one it must
+        pick; without it, of the user's other items.
     held : int array, optional
         Items whose positives are kept out and stop training early (the best
         epoch's head is kept); without it, exactly ``epochs`` epochs.
@@ -77,10 +98,20 @@ def train_taste_head(inputs: np.ndarray, kernel: np.ndarray, user_items: sp.csr_
     ui = sp.csr_matrix(user_items, dtype=np.float32)
     train = (ui @ sp.diags((has & ~is_held).astype(np.float32))).tocsr()
     train.eliminate_zeros()
+    train.sort_indices()
     check = (ui @ sp.diags((has & is_held).astype(np.float32))).tocsr() if held is not None else None
     coo = train.tocoo()
     per_user = np.diff(train.indptr)
-    anchors = np.flatnonzero(per_user[coo.row] >= 2)  # a profile needs another item
+    if times is None:  # a profile needs another item
+        when, anchors = None, np.flatnonzero(per_user[coo.row] >= 2)
+    else:  # or one liked earlier; ``when`` keeps ``train``'s layout
+        when = train.astype(bool).multiply(sp.csr_matrix(times, dtype=np.float64)).tocsr()
+        when.sort_indices()
+        if not np.array_equal(when.indices, train.indices):
+            raise ValueError("`times` must hold a time above 0 for every positive of `user_items`")
+        earliest = np.full(train.shape[0], np.inf)
+        np.minimum.at(earliest, coo.row, when.data)
+        anchors = np.flatnonzero(when.data > earliest[coo.row])
     candidates = np.flatnonzero(np.asarray(train.sum(axis=0)).ravel() > 0).astype(np.int64)
     if len(anchors) == 0 or len(candidates) < 2:
         return kernel, 0, []
@@ -89,11 +120,11 @@ def train_taste_head(inputs: np.ndarray, kernel: np.ndarray, user_items: sp.csr_
     optimizer = keras.optimizers.Adam(LEARNING_RATE)
 
     @tf.function(reduce_retracing=True)
-    def step(history, history_rows, history_columns, anchor_columns, ranked, labels, others):
+    def step(history, history_rows, history_columns, in_profile, ranked, labels, others):
         with tf.GradientTape() as tape:
             z = tf.math.l2_normalize(tf.matmul(tf.gather(table, history), w), axis=1)  # the batch users' items
-            sums = tf.math.unsorted_segment_sum(tf.gather(z, history_columns), history_rows, tf.shape(labels)[0])
-            own = sums - tf.gather(z, anchor_columns)  # the profile from the user's other items
+            own = tf.math.unsorted_segment_sum(tf.gather(z, history_columns) * in_profile[:, None], history_rows,
+                                               tf.shape(labels)[0])
             ranked_z = tf.math.l2_normalize(tf.matmul(tf.gather(table, ranked), w), axis=1)
             logits = tf.matmul(tf.math.l2_normalize(own, axis=1), ranked_z, transpose_b=True) / TEMPERATURE
             # the user's other items make the profile: they are no negatives
@@ -108,13 +139,17 @@ def train_taste_head(inputs: np.ndarray, kernel: np.ndarray, user_items: sp.csr_
         own = train[users]
         history, history_columns = np.unique(own.indices, return_inverse=True)
         history_rows = np.repeat(np.arange(len(rows)), np.diff(own.indptr))
+        if when is None:  # the user's other items
+            in_profile = own.indices != items[history_rows]
+        else:  # the items the user liked strictly before this one
+            in_profile = when[users].data < when.data[rows][history_rows]
         ranked = candidates
         if len(candidates) > MAX_CANDIDATES:  # the batch's items and a uniform sample of the rest
             ranked = np.union1d(items, rng.choice(candidates, MAX_CANDIDATES - len(rows), replace=False))
         others = own[:, ranked].toarray() > 0
         labels = np.searchsorted(ranked, items)
         others[np.arange(len(rows)), labels] = False
-        return (history, history_rows, history_columns.astype(np.int64), np.searchsorted(history, items), ranked,
+        return (history, history_rows, history_columns.astype(np.int64), in_profile.astype(np.float32), ranked,
                 labels, others)
 
     def score():
