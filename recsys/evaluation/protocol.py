@@ -55,14 +55,21 @@ def evaluate_segment(model, users: np.ndarray, candidates: np.ndarray, test: pd.
     return out
 
 
-def evaluate(model, split: Split, ks=DEFAULT_KS) -> dict[str, dict[str, float]]:
-    """``{"warm": {...}, "cold": {...}}`` metrics of a fitted model on a split."""
+def evaluate(model, split: Split, ks=DEFAULT_KS, seed: int = 0) -> dict[str, dict[str, float]]:
+    """``{"warm": {...}, "cold": {...}}`` metrics of a fitted model on a split.
+
+    Equal scores are ranked in one seeded random order of the candidates (the same for
+    every model): a model that scores all new items alike then ranks them as random
+    does. In index order it would inherit whatever the ids encode: MovieLens numbers
+    movies by date, and popular classics come first.
+    """
     seen = split.train.user_items(positives_only=False)
     warm_users = np.unique(split.warm_test["user_idx"].to_numpy())
     cold_users = np.unique(split.cold_test["user_idx"].to_numpy())
+    rng = np.random.default_rng(seed)
     return {
-        "warm": evaluate_segment(model, warm_users, split.warm_items, split.warm_test, seen, ks),
-        "cold": evaluate_segment(model, cold_users, split.cold_items, split.cold_test, None, ks),
+        "warm": evaluate_segment(model, warm_users, rng.permutation(split.warm_items), split.warm_test, seen, ks),
+        "cold": evaluate_segment(model, cold_users, rng.permutation(split.cold_items), split.cold_test, None, ks),
     }
 
 
