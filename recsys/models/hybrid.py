@@ -196,12 +196,12 @@ class HybridRecommender(HybridScorer):
             train_items = dataset.with_interactions(train).user_items()
             self.history_ += [{"phase": "taste", "validation": True, "untrained_val_ndcg": r["val_ndcg"]}
                               if r["epoch"] == 0 else {"phase": "taste", "validation": True, **r} for r in history]
-            self._choose_profile_weight(net, features, raw, prior, space, train_items, checks["images"], pseudo_cold)
+            embedded = space.embed(raw, cold_start.has_image(raw))  # the items in the taste space, once for both
+            self._choose_profile_weight(net, features, prior, embedded, train_items, checks["images"], pseudo_cold)
             # known items' held-out positives are often bought with training ones, the same day: their
             # profiles stop before, as profiles at a cutoff do (with them, H&M chose a weight that lost)
             earlier_items = dataset.with_interactions(before_held(train, checks["ids"])).user_items()
-            self._choose_warm_profile_weight(net, features, raw, prior, space, earlier_items, train_items,
-                                             checks["ids"])
+            self._choose_warm_profile_weight(net, features, prior, embedded, earlier_items, train_items, checks["ids"])
         return {"ids": 0, "images": 0, "taste": 0} | best
 
     def _fit_space(self, raw, dataset, positives, epochs, held=None):
@@ -214,24 +214,23 @@ class HybridRecommender(HybridScorer):
         return cold_start.fit_space(raw, cold_start.has_image(raw), dataset.user_items(frame=positives), epochs, held,
                                     self.seed, self._progress, times)
 
-    def _choose_profile_weight(self, net, features, raw, prior, space, train_items, validation, candidates):
+    def _choose_profile_weight(self, net, features, prior, embedded, train_items, validation, candidates):
         """The weight of the users' taste profiles against the tower and prior on new
-        items: the one that ranks the held-out items best."""
+        items (``embedded``: every item in the taste space): the one that ranks the held-out items best."""
         users = self._validation_users(validation)
         if len(users) == 0:
             return
         u, v = self._vectors(net, features, prior, users, candidates, np.zeros(len(candidates), np.float32),
                              self.image_weight_)
-        space = space.embed(raw, cold_start.has_image(raw))
-        profile = cold_start.profiles(space, train_items[users])
+        profile = cold_start.profiles(embedded, train_items[users])
         relevant = self._relevant(users, candidates, validation)
-        ndcg = {w: ndcg_of_factors(*cold_start.blend_vectors(u, v, profile, space[candidates], w), relevant,
+        ndcg = {w: ndcg_of_factors(*cold_start.blend_vectors(u, v, profile, embedded[candidates], w), relevant,
                                    self.eval_k) for w in cold_start.PROFILE_WEIGHTS}
         self.profile_weight_ = max(ndcg, key=ndcg.get)
         self.history_.append({"phase": "profile", "validation": True,
                               **{f"weight_{w:g}_val_ndcg": v for w, v in ndcg.items()}})
 
-    def _choose_warm_profile_weight(self, net, features, raw, prior, space, profile_items, train_items, validation):
+    def _choose_warm_profile_weight(self, net, features, prior, embedded, profile_items, train_items, validation):
         """How much of the profile term known items add to their ID score (a multiple of what
         new items get): the one that ranks the users' held-out positives of known items best,
         with profiles made of ``profile_items``."""
@@ -244,7 +243,7 @@ class HybridRecommender(HybridScorer):
         _, image_only = self._vectors(net, features, prior, users[:0], items, np.zeros(len(items), np.float32),
                                       self.image_weight_)
         image_only = cold_start.rescale(image_only, *cold_start.calibration(u, v, image_only, warm, self.seed))
-        embedded, relevant = space.embed(raw, cold_start.has_image(raw)), self._relevant(users, candidates, validation)
+        relevant = self._relevant(users, candidates, validation)
         ndcg = {}
         for weight in cold_start.WARM_PROFILE_WEIGHTS:  # scored as _export will score them
             user_vectors, item_vectors = cold_start.with_profiles(u, v, image_only, warm, embedded,
