@@ -1,20 +1,30 @@
-"""Cold start and warm ranking on every dataset we have, peers in the same run, one set of defaults.
+"""Cold start, warm ranking and the whole catalog on every dataset we have, peers in the
+same run, one set of defaults.
 
-    pip install -e ".[bench]"   # implicit, cornac (+ torch for VBPR); LightFM: see benchmarks/README.md
-    python benchmarks/cold_start.py [--seeds 0,1,2] [--datasets movielens-posters,hm-fashion,demo]
+    pip install -e ".[bench]"   # implicit, cornac, torch (VBPR, CLCRec, ALDI); LightFM: see benchmarks/README.md
+    python benchmarks/cold_start.py [--seeds 0,1,2] [--datasets hm-fashion,demo,demo-new,movielens-new,...]
 
-- movielens-posters: 20% of the interacted movies held out cold (ranked among
-  cold movies), each user's latest 20% of the rest warm; one split per seed.
 - hm-fashion: the future as the test: purchases of the last 8 weeks; items
-  first sold then are the cold ones (ranked among all of them).
-- demo: the demo shop (compact CNN, random weights, 64 px), 20% of items cold.
+  first sold then are the new (cold) ones.
+- movielens-new: the 20% of interacted movies first rated last held out as the
+  arrivals, each user's latest 20% of the rest warm (the split is the same for
+  every seed; the models' seeds differ).
+- movielens-posters: the same with a random 20% of movies held out (one split per seed).
+- demo: the demo shop (compact CNN, random weights, 64 px), a random 20% of items cold;
+  demo-new: its newest 20% (the last months' arrivals), as movielens-new.
 
-"recsys hybrid" trains the CNN's projection head on behaviour (the taste
-profile space of new items); "frozen CNN" keeps it untrained (taste_epochs=0).
+Segments (recsys.evaluation.protocol): warm (known items only), cold (new items
+only) and all: every known user ranks the whole catalog, known and new items
+together, as the nightly job does; ``new@20`` is the share of new items in the
+top 20, and the script prints their share among the test positives.
 
-Every model gets the same image embeddings (MobileNetV2-0.35 ImageNet at
-128 px from ../shared/weights on the real data). Prints one table per
-dataset (mean and spread over seeds) and the hybrid / best peer ratios.
+"least squares only" is the same fitted hybrid ranking as it did before the newness
+column (its new items calibrated by least squares alone). "frozen CNN" (``--frozen``) is the hybrid with the CNN's projection head left
+untrained (taste_epochs=0). Every model gets the same image embeddings
+(MobileNetV2-0.35 ImageNet at 128 px from ../shared/weights on the real data).
+Prints one table per dataset (mean and spread over seeds), then each ratio of
+the hybrid to a peer with its paired bootstrap 90% interval over test users
+(seeds pooled).
 """
 
 from __future__ import annotations
@@ -34,50 +44,96 @@ from recsys import tracking
 from recsys.data import load_dataset
 from recsys.data.demo import write_demo
 from recsys.evaluation import fit_and_evaluate, make_split, metric_table
-from recsys.models import ContentKNN, HybridRecommender, ItemKNN, Popularity, RandomScores
+from recsys.evaluation.metrics import paired_bootstrap
+from recsys.models import ContentKNN, HybridRecommender, ItemKNN, Popularity, RandomScores, Recommender
 from recsys.vision import EncoderConfig, ImageEncoder, embed_dataset
 
-METRICS = ("recall_at_20", "ndcg_at_20")
+METRICS = ("recall_at_20", "ndcg_at_20", "new_share_at_20")
+SEGMENTS = ("warm", "cold", "all")
 OURS = "recsys hybrid"
 FROZEN = "recsys hybrid, frozen CNN"
+BEFORE = "recsys hybrid, least squares only"
 
 
-def models(seed: int) -> dict:
+class LeastSquaresOnly(Recommender):
+    """The fitted hybrid as it ranked before the newness column (recsys.models.newness): its
+    vectors without that column, new items unstretched; the least-squares calibration alone."""
+
+    def __init__(self, hybrid=None):
+        self.hybrid = hybrid
+
+    def _fit(self, dataset, item_features=None):  # the hybrid was fitted just before, on the same split
+        new = ~self.hybrid.warm_items_
+        items = self.hybrid.item_vectors_[:, :-1].copy()
+        items[new] /= self.hybrid.newness_scale_
+        self.user_vectors_, self.item_vectors_ = self.hybrid.user_vectors_[:, :-1], items
+
+
+def models(seed: int, frozen: bool = False) -> dict:
+    import cold_peers
     import peers
 
-    out = {OURS: HybridRecommender(seed=seed), FROZEN: HybridRecommender(taste_epochs=0, seed=seed),
-           "content_knn": ContentKNN(), "item_knn": ItemKNN(), "popularity": Popularity(),
-           "random": RandomScores(seed=seed)}
+    ours = HybridRecommender(seed=seed)
+    out = {OURS: ours, BEFORE: LeastSquaresOnly(ours)} | (
+        {FROZEN: HybridRecommender(taste_epochs=0, seed=seed)} if frozen else {})
+    out |= {"content_knn": ContentKNN(), "item_knn": ItemKNN(), "popularity": Popularity(),
+            "random": RandomScores(seed=seed)}
     if importlib.util.find_spec("implicit"):
         out["implicit ALS"] = peers.ImplicitALS(seed=seed)
     if importlib.util.find_spec("lightfm"):
         out["LightFM WARP"] = peers.LightFMWarp(seed=seed)
     if importlib.util.find_spec("cornac") and importlib.util.find_spec("torch"):
         out["cornac VBPR"] = peers.CornacVBPR(seed=seed)
+    if importlib.util.find_spec("torch"):
+        out["CLCRec"] = cold_peers.CLCRec(seed=seed)
+        out["ALDI"] = cold_peers.ALDI(seed=seed)
     return out
 
 
 def datasets(names):
     mobilenet = ImageEncoder(EncoderConfig("mobilenet_v2", image_size=128, weights=str(MOBILENET_WEIGHTS)))
     for name in names:
-        if name == "movielens-posters":
+        if name in ("movielens-posters", "movielens-new"):
             need(MOVIELENS, MOBILENET_WEIGHTS)
-            yield name, load_dataset(MOVIELENS), mobilenet, lambda ds, seed: make_split(ds, seed=seed)
+            draw = "newest" if name == "movielens-new" else "random"
+            yield name, load_dataset(MOVIELENS), mobilenet, lambda ds, seed: make_split(ds, seed=seed, cold_draw=draw)
         elif name == "hm-fashion":
             need(HM_FASHION, MOBILENET_WEIGHTS)
             yield name, load_dataset(HM_FASHION), mobilenet, lambda ds, seed: make_split(ds, kind="cutoff", last="8w")
-        elif name == "demo":
+        elif name in ("demo", "demo-new"):
             path = write_demo(tempfile.mkdtemp(prefix="recsys-demo-") + "/demo")
             encoder = ImageEncoder(EncoderConfig("compact_cnn", image_size=64))
-            yield name, load_dataset(path), encoder, lambda ds, seed: make_split(ds, seed=seed)
+            draw = "newest" if name == "demo-new" else "random"
+            yield name, load_dataset(path), encoder, lambda ds, seed: make_split(ds, seed=seed, cold_draw=draw)
         else:
-            raise SystemExit(f"unknown dataset {name!r}: expected movielens-posters, hm-fashion or demo")
+            raise SystemExit(f"unknown dataset {name!r}: expected hm-fashion, demo, demo-new, movielens-new or "
+                             "movielens-posters")
+
+
+def paired_ratios(per_user: dict, ours: str, peers: list[str]) -> list[tuple]:
+    """``(segment, peer, ratio, low, high, users)`` of NDCG@20, ``ours`` / ``peer``, over the
+    users both were tested on (seeds pooled)."""
+    rows = []
+    for segment in SEGMENTS:
+        mine = per_user[ours][segment].dropna()
+        for peer in peers:
+            theirs = per_user[peer][segment].reindex(mine.index)
+            rows.append((segment, peer, *paired_bootstrap(mine.to_numpy(), theirs.to_numpy()), len(mine)))
+    return rows
+
+
+def pooled(per_user_runs: list[dict]) -> dict:
+    """``{model: {segment: Series}}`` of NDCG@20 per (run, user) over every run."""
+    return {model: {segment: pd.concat([run[model][segment]["ndcg_at_20"] for run in per_user_runs],
+                                       keys=range(len(per_user_runs)))
+                    for segment in SEGMENTS} for model in per_user_runs[0]}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", default="hm-fashion,demo,movielens-posters")
+    parser.add_argument("--datasets", default="hm-fashion,demo,demo-new,movielens-new,movielens-posters")
     parser.add_argument("--seeds", default="0,1,2", help="seeds of the random splits (the cutoff split has one)")
+    parser.add_argument("--frozen", action="store_true", help="also the hybrid with an untrained CNN head")
     parser.add_argument("--store", default=".recsys/embeddings", help="embedding store (reused across runs)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -86,32 +142,41 @@ def main():
     with tracking.start_run("benchmark", run_name="cold_start"):
         for name, dataset, encoder, split_of in datasets(args.datasets.split(",")):
             embedded = embed_dataset(dataset, encoder, store_dir=args.store, progress=True)
-            runs = []
+            runs, per_user_runs, shares = [], [], []
             for seed in (seeds if name != "hm-fashion" else seeds[:1]):
                 split = split_of(dataset, seed)
                 started = time.perf_counter()
-                results = fit_and_evaluate(models(seed), split, embedded.vectors)
-                table = metric_table(results, METRICS)
-                runs.append(table)
+                per_user = {}
+                results = fit_and_evaluate(models(seed, args.frozen), split, embedded.vectors, per_user=per_user)
+                runs.append(metric_table(results, METRICS))
+                per_user_runs.append(per_user)
+                shares.append(results.query("segment == 'all' and metric == 'new_share_of_positives'")["value"].iloc[0])
                 print(f"{name} seed {seed}: {split.describe()} ({time.perf_counter() - started:.0f}s)", flush=True)
             stacked = pd.concat(runs, keys=range(len(runs)), names=["run", "model"])
             mean = stacked.groupby(level="model", sort=False).mean()
             spread = stacked.groupby(level="model", sort=False).std().fillna(0.0)
             shown = mean.round(4).astype(str) + (" ± " + spread.round(4).astype(str) if len(runs) > 1 else "")
-            print(f"\n{name} ({len(runs)} split(s); mean ± std over seeds)\n{shown.to_string()}\n")
+            print(f"\n{name} ({len(runs)} split(s); mean ± std over seeds; new items are "
+                  f"{np.mean(shares):.1%} of the all-catalog test positives)\n{shown.to_string()}\n")
             tracking.log_frame(mean.reset_index(), f"cold_start_{name}.csv")
             peer_rows = [m for m in mean.index if not m.startswith("recsys")]
-            for segment in ("warm", "cold"):
+            ratios = pd.DataFrame(paired_ratios(pooled(per_user_runs), OURS, peer_rows + [BEFORE] + (
+                [FROZEN] if args.frozen else [])), columns=["segment", "peer", "ratio", "low", "high", "users"])
+            print(f"{name}: hybrid / peer, NDCG@20, paired bootstrap 90% interval over test users\n"
+                  f"{ratios.round(3).to_string(index=False)}\n")
+            tracking.log_frame(ratios, f"cold_start_{name}_ratios.csv")
+            for segment in SEGMENTS:
                 col = f"{segment}_ndcg_at_20"
                 best = mean.loc[peer_rows, col].idxmax()
-                ratio = mean.loc[OURS, col] / mean.loc[best, col]
-                summary.append((name, segment, mean.loc[OURS, col], best, mean.loc[best, col], ratio))
-                mlflow.log_metric(f"{name}.{segment}_ndcg_ratio_to_best_peer", ratio)
-            trained = mean.loc[OURS, "cold_ndcg_at_20"] / mean.loc[FROZEN, "cold_ndcg_at_20"]
-            print(f"{name}: cold NDCG@20 trained CNN / frozen CNN = {trained:.3f}x\n")
-            mlflow.log_metric(f"{name}.cold_ndcg_trained_over_frozen", trained)
+                row = ratios[(ratios["segment"] == segment) & (ratios["peer"] == best)].iloc[0]
+                summary.append((name, segment, mean.loc[OURS, col], best, mean.loc[best, col],
+                                mean.loc[OURS, col] / mean.loc[best, col], f"[{row.low:.2f}, {row.high:.2f}]"))
+                mlflow.log_metric(f"{name}.{segment}_ndcg_ratio_to_best_peer", summary[-1][5])
+            new_share = mean.loc[OURS, "all_new_share_at_20"] / np.mean(shares)
+            print(f"{name}: new items in the hybrid's top 20 / among the test positives = {new_share:.2f}x\n")
+            mlflow.log_metric(f"{name}.all_new_share_over_positives_share", new_share)
     print(pd.DataFrame(summary, columns=["dataset", "segment", "hybrid NDCG@20", "best peer", "peer NDCG@20",
-                                         "hybrid / best peer"]).round(4).to_string(index=False))
+                                         "hybrid / best peer", "90% interval"]).round(4).to_string(index=False))
 
 
 if __name__ == "__main__":

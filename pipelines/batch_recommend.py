@@ -3,14 +3,16 @@ user chunks, to a folder of Parquet parts written atomically; logged to MLflow."
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 
-from pipelines.common import (add_candidates, add_overwrite_argument, add_spark_arguments, check_spark_installed,
-                              check_writable, local_model, read_ids, start_spark)
+from pipelines.common import (add_arrivals, add_candidates, add_overwrite_argument, add_spark_arguments,
+                              check_spark_installed, check_writable, local_model, read_ids, read_items, start_spark)
 from recsys import tracking
 from recsys.batch import DEFAULT_CHUNK, batch_recommend, exclusion_mask
+from recsys.data import load_dataset
 
 
 def add_arguments(parser):
@@ -20,6 +22,11 @@ def add_arguments(parser):
     parser.add_argument("--users", default=None, help="CSV or Parquet with a user_id column (default: every user)")
     parser.add_argument("--k", type=int, default=20, help="items per user")
     parser.add_argument("--candidates", default=None, help="items table: an allow-list; new items are embedded")
+    parser.add_argument("--new-items", default=None, metavar="ITEMS",
+                        help="items table (item_id, image_path) of arrivals: embedded once and ranked with the "
+                             "known items on one scale (default none)")
+    parser.add_argument("--data", default=None, metavar="DATASET",
+                        help="a dataset folder whose catalog items unknown to the model are arrivals too")
     parser.add_argument("--exclude-where", action="append", default=[], metavar="COLUMN=VALUE",
                         help="leave out items whose metadata COLUMN equals VALUE (repeatable; default none)")
     parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="users scored per block (bounds memory)")
@@ -43,7 +50,8 @@ def run(args) -> int:
         raise ValueError(f"--k and --chunk must be >= 1, got {args.k} and {args.chunk}")
     out = urlparse(args.out)
     if out.scheme in ("", "file"):  # hdfs:// and s3a:// are Spark's to write
-        check_writable(out.path, args.overwrite, inputs=[args.users, args.candidates, local_model(args.model)])
+        check_writable(out.path, args.overwrite, inputs=[args.users, args.candidates, args.new_items, args.data,
+                                                         local_model(args.model)])
     check_spark_installed(args)
     tracking.connect(args.experiment)
     from recsys.bundle import ModelBundle
@@ -51,9 +59,15 @@ def run(args) -> int:
     bundle = ModelBundle.load(tracking.resolve_model_dir(args.model))
     model = bundle.model
     users = read_ids(args.users, "user_id") if args.users else None
+    arrivals = []
+    if args.new_items:
+        arrivals += add_arrivals(bundle, read_items(args.new_items), Path(args.new_items).parent)
+    if args.data:
+        dataset = load_dataset(args.data)
+        arrivals += add_arrivals(bundle, dataset.items, dataset.root)
     allowed = None
-    if args.candidates:
-        candidates = set(add_candidates(bundle, args.candidates))
+    if args.candidates:  # an allow-list, which the arrivals join
+        candidates = set(add_candidates(bundle, args.candidates)) | set(arrivals)
         allowed = np.array([i in candidates for i in model.item_ids_])
     if conditions:
         if bundle.items is None:
@@ -64,7 +78,9 @@ def run(args) -> int:
     with tracking.start_run("batch_recommend", run_name="batch-recommend"):
         tracking.log_params({"model": args.model, "k": args.k, "chunk": args.chunk, "out": args.out,
                              "engine": args.engine, "partitions": args.partitions,
-                             "exclude_where": ";".join(args.exclude_where), "candidates": args.candidates})
+                             "exclude_where": ";".join(args.exclude_where), "candidates": args.candidates,
+                             "new_items": args.new_items, "data": args.data})
+        tracking.log_metric("arrivals", len(arrivals))
         if args.engine == "spark":
             from recsys.spark import spark_batch_recommend
 
@@ -76,5 +92,6 @@ def run(args) -> int:
         tracking.log_metrics({"users": stats.users, "rows": stats.rows, "seconds": stats.seconds,
                               "users_per_second": stats.users_per_second})
     print(f"Wrote {stats.rows:,} rows for {stats.users:,} users in {stats.parts} part(s) to {args.out} "
-          f"({stats.users_per_second:,.0f} users/s)")
+          f"({stats.users_per_second:,.0f} users/s; {len(arrivals):,} arrivals ranked with the catalog, "
+          "marked is_new)")
     return 0

@@ -132,11 +132,19 @@ def resolve_users(bundle, users: list[str], skip_unknown: bool) -> list[str]:
 def add_candidates(bundle, path: str) -> list[str]:
     """Candidate ids; items new to the model are embedded from their images."""
     items = read_items(path)
-    result = bundle.add_new_items(items, Path(path).parent)
-    if len(result.item_ids):
-        print(f"  new candidate items: {result.summary()}")
-    print_skipped(result, "candidate {} left out")
+    add_arrivals(bundle, items, Path(path).parent, "candidate")
     return [i for i in items["item_id"] if bundle.model.knows_item(i)]
+
+
+def add_arrivals(bundle, items: pd.DataFrame, root, what: str = "new item") -> list[str]:
+    """Embed the items of ``items`` that the model does not know (each once) and add them,
+    scored from their photos on the model's one scale; prints what was added and skipped.
+    Returns the ids added."""
+    result = bundle.add_new_items(items, root)
+    if len(result.item_ids):
+        print(f"  {what}s embedded: {result.summary()}")
+    print_skipped(result, what + " {} left out")
+    return [str(i) for i, ok in zip(result.item_ids, result.has_image) if ok]
 
 
 # -- validation (data validate, demo) ---------------------------------------------
@@ -209,7 +217,7 @@ def evaluate_dataset(dataset, config, encoder):
     ks = tuple(sorted(set(config.ks) | set(CURVE_KS)))
     results = fit_and_evaluate(models, split, embedded.vectors, ks=ks, progress=True)
     k = max(config.ks)
-    table = metric_table(results, tuple(f"{m}_at_{k}" for m in ("recall", "ndcg", "map")))
+    table = metric_table(results, tuple(f"{m}_at_{k}" for m in ("recall", "ndcg", "map", "new_share")))
     tracked.log_inputs(config, dataset)
     tracked.log_training(models["hybrid"])
     tracked.log_evaluation(results, table, main_model="hybrid")

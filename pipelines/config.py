@@ -30,8 +30,9 @@ def hybrid_defaults() -> dict:
 
 @dataclass(frozen=True)
 class SplitConfig:
-    """How ``evaluate`` splits: ``kind: items`` (a random share of items held out
-    cold, each user's latest share warm) or ``kind: cutoff`` (``at: 2020-04-01``
+    """How ``evaluate`` splits: ``kind: items`` (a share of items held out cold,
+    drawn at random or, with ``cold_draw: newest``, the items first seen last; each
+    user's latest share warm) or ``kind: cutoff`` (``at: 2020-04-01``
     or ``last: 8w``: the future is the test, new items the cold ones)."""
 
     kind: str = "items"
@@ -41,6 +42,7 @@ class SplitConfig:
     seed: int = 0
     at: str | None = None
     last: str | None = None
+    cold_draw: str = "random"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pipelines.common import (
 from pipelines.config import RunConfig
 from recsys import tracking
 from recsys.data.demo import DemoConfig, write_demo
+from recsys.scoring import new_items
 from recsys.vision.config import EncoderConfig
 
 DEFAULT_DEMO_PATH = Path("data/demo")
@@ -43,7 +44,8 @@ def run(args) -> int:
     encoder = ImageEncoder(config.encoder)
     with tracking.start_run("demo", run_name="demo") as run:
         results, table, split, models, embedded = evaluate_dataset(dataset, config, encoder)
-        print("\nWarm and cold metrics (temporal warm holdout; 20% of items held out cold):")
+        print("\nWarm, cold and whole-catalog metrics (temporal warm holdout; 20% of items held out cold; "
+              "all: known and held-out items ranked together, new_share: held-out items' share of the top K):")
         print(table.round(4).to_string())
         # the logged model, and the example below, learn from every interaction
         model = config.hybrid().fit(dataset, embedded, progress=True)
@@ -53,8 +55,13 @@ def run(args) -> int:
                                    "trained_on": "every interaction"} | tracking.active_run_reference())
         info = tracked.log_bundle(bundle)
     user = dataset.user_ids[0]
-    print(f"\nTop 5 for {user} (model trained on every interaction; items {user} has are left out):")
-    print(model.recommend([user], k=5).to_string(index=False))
+    arrivals = new_items(model)
+    recs = model.recommend([user], k=5)
+    recs["is_new"] = arrivals[model.item_index(recs["item_id"])]
+    print(f"\nTop 5 for {user}, as the nightly job ranks them: the {int(arrivals.sum())} arrivals without "
+          f"interactions ranked with the known items (model trained on every interaction; items {user} has "
+          "are left out):")
+    print(recs.to_string(index=False))
     print(f"\nMLflow run {run.info.run_id} in {tracking.tracking_uri()}; model {info.model_uri}")
     print("See it with: mlflow ui --backend-store-uri " + tracking.tracking_uri())
     return 0

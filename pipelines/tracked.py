@@ -35,7 +35,10 @@ def log_training(model) -> None:
     tracking.log_metrics({f"best_epochs_{phase}": n for phase, n in model.best_epochs_.items()}
                        | {"image_taste_weight": model.image_weight_, "image_prior_alpha": model.prior_alpha_,
                           "taste_profile_weight": model.profile_weight_,
-                          "warm_taste_profile_weight": model.warm_profile_weight_})
+                          "warm_taste_profile_weight": model.warm_profile_weight_}
+                       | ({} if model.newness_shift_ is None else
+                          {"newness_shift": model.newness_shift_, "newness_scale": model.newness_scale_}
+                          | ({} if model.newness_share_ is None else {"newness_share": model.newness_share_})))
     log_figure(reports.training_curves(model.history_), "plots/training_curves.png")
 
 

@@ -61,7 +61,10 @@ def run(args) -> int:
           f"({dataset.n_users:,} users, {dataset.n_items:,} items) in {fit_seconds:.1f}s; "
           f"epochs {model.best_epochs_}, image prior alpha {model.prior_alpha_:g}, "
           f"image taste part {'on' if model.image_weight_ else 'off'}, taste-profile weight {model.profile_weight_:g} "
-          f"(x{model.warm_profile_weight_:g} on known items)")
+          f"(x{model.warm_profile_weight_:g} on known items)"
+          + ("" if model.newness_share_ is None else
+             f"; arrivals at {model.newness_share_:.0%} of each top {model.eval_k} on validation "
+             f"(shift {model.newness_shift_:g} sd, stretch {model.newness_scale_:.2g})"))
     print(f"Saved model directory {args.out}")
     print(f"MLflow run {run.info.run_id} ({tracking.tracking_uri()}); model: {info.model_uri}"
           + (f"; registered as {args.register} version {info.registered_model_version}" if args.register else ""))

@@ -17,7 +17,7 @@ from scipy.special import logsumexp
 from tqdm.auto import tqdm
 
 from recsys.io import atomic_path
-from recsys.scoring import chunked_top_k, ranked_frame, top_k
+from recsys.scoring import chunked_top_k, new_items, ranked_frame, top_k
 
 #: users per block: 1024 x 20k items is 80 MB of scores, and larger blocks are no faster
 DEFAULT_CHUNK = 1024
@@ -59,8 +59,9 @@ def user_rows(model, users, k: int) -> np.ndarray:
 def batch_recommend(model, out_dir, users=None, k: int = 20, allowed: np.ndarray | None = None,
                     exclude_seen: bool = True, chunk: int = DEFAULT_CHUNK, progress: bool = False,
                     overwrite: bool = False) -> BatchStats:
-    """Write ``user_id, rank, item_id, score`` for ``users`` (default: all) into
-    ``out_dir/part-NNNNN.parquet``, one part per chunk of users.
+    """Write ``user_id, rank, item_id, score, is_new`` for ``users`` (default: all) into
+    ``out_dir/part-NNNNN.parquet``, one part per chunk of users (``is_new``: an item the
+    model scores from its photo alone, :func:`recsys.scoring.new_items`).
 
     ``allowed`` (bool over the model's items) restricts the candidates. An existing
     ``out_dir`` is replaced only if recsys wrote it, or with ``overwrite``.
@@ -69,11 +70,12 @@ def batch_recommend(model, out_dir, users=None, k: int = 20, allowed: np.ndarray
     started = time.perf_counter()
     n_rows, parts = 0, 0
     seen = model.seen_[rows] if exclude_seen else None
+    new = new_items(model)
     with atomic_path(out_dir, directory=True, overwrite=overwrite, kind="recommendations") as tmp, \
             tqdm(total=len(rows), unit="user", desc="recommending", disable=not progress) as bar:
         for start, idx, val in chunked_top_k(model.user_vectors_[rows], model.item_vectors_, k, seen, allowed, chunk):
             owners = model.user_ids_[rows[start:start + len(idx)]]
-            frame = ranked_frame(owners, "user_id", model.item_ids_, "item_id", idx, val)
+            frame = ranked_frame(owners, "user_id", model.item_ids_, "item_id", idx, val, new)
             frame.to_parquet(Path(tmp) / f"part-{parts:05d}.parquet", index=False)
             parts += 1
             n_rows += len(frame)

@@ -39,16 +39,17 @@ def training_curves(history: list[dict]):
 
 
 def metric_at_k(results: pd.DataFrame, metric: str = "ndcg"):
-    """``metric@K`` against K for every model, warm and cold side by side."""
+    """``metric@K`` against K for every model: warm, cold and the whole catalog side by side."""
     rows = results[results["metric"].str.match(rf"^{metric}_at_\d+$")].copy()
     rows["k"] = rows["metric"].str.rsplit("_", n=1).str[1].astype(int)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharey=False)
-    for ax, segment in zip(axes, ("warm", "cold")):
+    segments = [s for s in ("warm", "cold", "all") if (rows["segment"] == s).any()]
+    fig, axes = plt.subplots(1, len(segments), figsize=(5 * len(segments), 3.5), sharey=False, squeeze=False)
+    for ax, segment in zip(axes[0], segments):
         part = rows[rows["segment"] == segment]
         for model, curve in part.groupby("model", sort=False):
             curve = curve.sort_values("k")
             ax.plot(curve["k"], curve["value"], marker="o", label=model)
-        ax.set(title=f"{segment} items: {metric}@K", xlabel="K")
+        ax.set(title=f"{'whole catalog' if segment == 'all' else segment + ' items'}: {metric}@K", xlabel="K")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()

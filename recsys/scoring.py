@@ -36,20 +36,33 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def ranked_frame(owners, owner_col: str, candidates, candidate_col: str, idx: np.ndarray,
-                 val: np.ndarray) -> pd.DataFrame:
+                 val: np.ndarray, new: np.ndarray | None = None) -> pd.DataFrame:
     """Long table ``owner_col, rank, candidate_col, score`` from :func:`top_k` output.
 
     Row ``r`` of ``idx`` belongs to ``owners[r]``; its entries index ``candidates``.
-    Empty slots (``-1``) are left out; ``rank`` starts at 1.
+    Empty slots (``-1``) are left out; ``rank`` starts at 1. ``new`` (bool over the
+    candidates) adds an ``is_new`` column.
     """
     valid = (idx >= 0).ravel()
     rows = np.repeat(np.arange(idx.shape[0]), idx.shape[1])[valid]
-    return pd.DataFrame({
+    picked = idx.ravel()[valid]
+    frame = pd.DataFrame({
         owner_col: np.asarray(owners, dtype=object)[rows],
         "rank": np.tile(np.arange(1, idx.shape[1] + 1, dtype=np.int32), idx.shape[0])[valid],
-        candidate_col: np.asarray(candidates, dtype=object)[idx.ravel()[valid]],
+        candidate_col: np.asarray(candidates, dtype=object)[picked],
         "score": val.ravel()[valid].astype(np.float32),
     })
+    if new is not None:
+        frame["is_new"] = np.asarray(new, bool)[picked]
+    return frame
+
+
+def new_items(model) -> np.ndarray:
+    """Bool over the model's items: those it scores from their photo alone (no training
+    interactions: arrivals, and catalog items nobody had touched). False for models
+    without that notion (:meth:`Recommender.from_factors`)."""
+    warm = getattr(model, "warm_items_", None)
+    return np.zeros(len(model.item_ids_), bool) if warm is None else ~np.asarray(warm, bool)
 
 
 def mask_seen(scores: np.ndarray, seen_rows: sp.csr_matrix, columns: np.ndarray | None = None) -> np.ndarray:

@@ -21,9 +21,9 @@ import scipy.sparse as sp
 
 from recsys.batch import DEFAULT_CHUNK, BatchStats, user_rows
 from recsys.io import atomic_path
-from recsys.scoring import chunked_top_k, ranked_frame
+from recsys.scoring import chunked_top_k, new_items, ranked_frame
 
-OUTPUT_SCHEMA = "user_id string, rank int, item_id string, score float"
+OUTPUT_SCHEMA = "user_id string, rank int, item_id string, score float, is_new boolean"
 
 
 def session(master: str | None = None, app_name: str = "recsys-batch-recommend"):
@@ -52,13 +52,13 @@ def user_table(model, rows: np.ndarray, exclude_seen: bool) -> pd.DataFrame:
     })
 
 
-def score_partitions(item_vectors, item_ids, k: int, allowed, chunk: int):
-    """The ``mapInPandas`` function: user batches in, ``user_id, rank, item_id, score`` out.
+def score_partitions(item_vectors, item_ids, k: int, allowed, chunk: int, new):
+    """The ``mapInPandas`` function: user batches in, ``user_id, rank, item_id, score, is_new`` out.
 
-    ``item_vectors``, ``item_ids`` and ``allowed`` are broadcast variables.
+    ``item_vectors``, ``item_ids``, ``allowed`` and ``new`` are broadcast variables.
     """
     def score(batches):
-        items, ids = item_vectors.value, item_ids.value
+        items, ids, is_new = item_vectors.value, item_ids.value, new.value
         for users in batches:
             if users.empty:
                 continue
@@ -71,7 +71,7 @@ def score_partitions(item_vectors, item_ids, k: int, allowed, chunk: int):
             vectors = np.stack(users["vector"].to_numpy()).astype(np.float32)
             owners = users["user_id"].to_numpy()
             for start, idx, val in chunked_top_k(vectors, items, k, seen, allowed.value, chunk):
-                yield ranked_frame(owners[start:start + len(idx)], "user_id", ids, "item_id", idx, val)
+                yield ranked_frame(owners[start:start + len(idx)], "user_id", ids, "item_id", idx, val, is_new)
 
     return score
 
@@ -95,7 +95,7 @@ def spark_batch_recommend(model, out_dir, users=None, k: int = 20, allowed: np.n
     context = spark.sparkContext
     score = score_partitions(context.broadcast(np.asarray(model.item_vectors_, np.float32)),
                              context.broadcast(np.asarray(model.item_ids_).astype(str)), k,
-                             context.broadcast(allowed), chunk)
+                             context.broadcast(allowed), chunk, context.broadcast(new_items(model)))
     frame = spark.createDataFrame(user_table(model, rows, exclude_seen),
                                   "user_id string, vector array<float>, seen array<int>")
     if partitions:

@@ -145,7 +145,7 @@ def log_results(results: pd.DataFrame, main_model: str) -> None:
     for row in results.itertuples():
         if not np.isfinite(row.value):
             continue
-        name = f"{row.metric}" if row.segment == "all" else f"{row.segment}_{row.metric}"
+        name = f"{row.metric}" if row.segment == "fit" else f"{row.segment}_{row.metric}"
         metrics[name if row.model == main_model else f"{row.model}.{name}"] = float(row.value)
     mlflow.log_metrics(metrics)
 

@@ -57,7 +57,8 @@ def test_batch_output_schema_ranks_seen_and_filters(shop_bundle, tmp_path):
     not_red = ~exclusion_mask(bundle.items, model.item_ids_, [("colour", "red")])
     stats = batch_recommend(model, tmp_path / "out", k=6, allowed=not_red, chunk=7)
     recs = pd.read_parquet(tmp_path / "out")
-    assert list(recs.columns) == ["user_id", "rank", "item_id", "score"]
+    assert list(recs.columns) == ["user_id", "rank", "item_id", "score", "is_new"]
+    assert (recs["is_new"] == ~model.warm_items_[model.item_index(recs["item_id"])]).all()
     assert stats.parts == int(np.ceil(dataset.n_users / 7)) and stats.rows == len(recs) == dataset.n_users * 6
     assert (recs.groupby("user_id")["rank"].apply(list) == [list(range(1, 7))] * dataset.n_users).all()
     seen = set(zip(dataset.interactions.user_id, dataset.interactions.item_id))
@@ -143,3 +144,37 @@ def test_new_items_join_the_bundle_catalog(shop_bundle, tmp_path):
     assert list(bundle.item_ids).count("new-red") == 1 and len(bundle.item_ids) == len(bundle.item_vectors)
     assert len(bundle.similar().similar_items(["new-red"], k=3)) == 3
     assert "new-red" in set(bundle.items["item_id"])
+
+
+@pytest.mark.slow
+def test_batch_recommend_ranks_new_arrivals_beside_the_known_items_and_marks_them(demo_run, tmp_path, capsys):
+    """`batch-recommend --new-items` on the demo's logged model: the arrivals are embedded once and
+    ranked with the catalog; ``is_new`` marks them; a known id in the arrivals table stays known."""
+    from pipelines.cli import main
+    from recsys import tracking
+
+    run, demo, *_ = demo_run
+    rng = np.random.default_rng(7)
+    arrivals = [f"NEW{n:03d}" for n in range(24)]
+    for n, item in enumerate(arrivals):
+        draw_item(["red", "blue", "green"][n % 3], ["circle", "star"][n % 2], "solid", rng).save(
+            tmp_path / f"{item}.jpg")
+    pd.DataFrame({"item_id": arrivals + ["SKU00001"],
+                  "image_path": [f"{i}.jpg" for i in arrivals] + [str(demo / "images/SKU00002.jpg")]}).to_csv(
+        tmp_path / "arrivals.csv", index=False)
+    uri = f"runs:/{run.info.run_id}/model"
+    assert main(["batch-recommend", uri, "--out", str(tmp_path / "recs"), "--k", "10",
+                 "--new-items", str(tmp_path / "arrivals.csv")]) == 0
+    assert "24 arrivals ranked with the catalog" in capsys.readouterr().out
+    recs = pd.read_parquet(tmp_path / "recs")
+    assert list(recs.columns) == ["user_id", "rank", "item_id", "score", "is_new"]
+    model = ModelBundle.load(tracking.resolve_model_dir(uri)).model
+    known = set(model.item_ids_[model.warm_items_])
+    assert "SKU00001" in known and not set(arrivals) & set(model.item_ids_)  # no arrival is a known item
+    assert recs.loc[recs.item_id.isin(arrivals), "is_new"].all()
+    assert not recs.loc[recs.item_id.isin(known), "is_new"].any()
+    mixed = recs.groupby("user_id")["is_new"].agg(["any", "all"])
+    assert (mixed["any"] & ~mixed["all"]).any(), "no user got arrivals beside known items"
+    known_score = model.score(["U0000"], ["SKU00001"])[0, 0]  # its learned vector, not its (other) photo
+    row = recs[(recs.user_id == "U0000") & (recs.item_id == "SKU00001")]
+    assert row.empty or row.score.iloc[0] == pytest.approx(known_score, rel=1e-5)

@@ -22,6 +22,17 @@ def test_demo_tastes_are_visible_attributes(demo_path):
     assert shape_share > 0.35, shape_share  # chance is 1/4
 
 
+def test_demo_items_arrive_month_by_month_and_are_bought_only_once_in_the_shop():
+    interactions, items, _ = generate(DemoConfig())
+    arrival = pd.to_datetime(items.set_index("item_id")["arrival"], utc=True)
+    assert (arrival == arrival.min()).mean() == pytest.approx(0.5, abs=0.06)  # half in the shop from the start
+    assert arrival.nunique() == 7  # then month by month, and one month after the log
+    bought = pd.to_datetime(interactions["timestamp"], unit="s", utc=True)
+    assert (bought.to_numpy() >= arrival.loc[interactions["item_id"]].to_numpy()).all()
+    after_log = arrival[arrival > bought.max()].index
+    assert len(after_log) == DemoConfig().n_arrivals and not interactions["item_id"].isin(after_log).any()
+
+
 def test_demo_is_seeded_and_rerun_is_a_no_op(tmp_path):
     small = DemoConfig(n_users=20, n_items=30, seed=5)
     a, b = generate(small), generate(small)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recsys.evaluation.metrics import auc, coverage, ranking_metrics
+from recsys.evaluation.metrics import auc, coverage, ndcg_per_user, paired_bootstrap, ranking_metrics
 from recsys.scoring import mask_seen, top_k
 
 
@@ -125,3 +125,25 @@ def test_top_k_equals_full_sort_on_wide_rows(rng, n_cols, k):
     assert np.array_equal(val, expected_val)
     assert np.array_equal(idx, np.where(np.isneginf(expected_val), -1, order))
     assert list(idx[3]) == [n_cols - 1, 7] + [-1] * (k - 2)
+
+
+def test_ndcg_per_user_averages_to_the_ndcg_and_marks_users_without_positives(rng):
+    rel = relevant([[0, 3], [], [5], [1, 2, 4]], 8)
+    top = np.array([[3, 0, 1], [0, 1, 2], [2, 3, 4], [4, 7, 6]])
+    per_user = ndcg_per_user(top, rel, 3)
+    assert np.isnan(per_user[1]) and per_user[2] == 0.0
+    assert np.nanmean(per_user) == pytest.approx(ranking_metrics(top, rel, 3)["ndcg"])
+    assert per_user[0] == pytest.approx(1.0)  # both relevant items in the top 2
+
+
+def test_paired_bootstrap_known_answers(rng):
+    scores = rng.random(300)
+    ratio, low, high = paired_bootstrap(scores, scores.copy())
+    assert ratio == 1.0 and low == pytest.approx(1.0) and high == pytest.approx(1.0)  # an identical model
+    noisy = scores * rng.uniform(0.5, 1.5, 300)  # a model as good on average, user by user different
+    ratio, low, high = paired_bootstrap(noisy, scores, seed=1)
+    assert low < 1.0 < high and low < ratio < high
+    ratio, low, high = paired_bootstrap(2 * scores, scores)
+    assert ratio == pytest.approx(2.0) and low == pytest.approx(2.0) and high == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="equal 1-d"):
+        paired_bootstrap(scores, scores[:-1])

@@ -46,8 +46,8 @@ def synthetic_model(n_users=2_500, n_items=1_500, factors=16, seen_per_user=6, s
 def assert_same_recommendations(left_dir, right_dir):
     left, right = (pd.read_parquet(d).sort_values(["user_id", "rank"]).reset_index(drop=True)
                    for d in (left_dir, right_dir))
-    assert list(left.columns) == list(right.columns) == ["user_id", "rank", "item_id", "score"]
-    assert left[["user_id", "rank", "item_id"]].equals(right[["user_id", "rank", "item_id"]])
+    assert list(left.columns) == list(right.columns) == ["user_id", "rank", "item_id", "score", "is_new"]
+    assert left[["user_id", "rank", "item_id", "is_new"]].equals(right[["user_id", "rank", "item_id", "is_new"]])
     np.testing.assert_allclose(left.score, right.score, rtol=1e-5, atol=1e-5)
     return left
 

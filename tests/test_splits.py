@@ -192,3 +192,40 @@ def test_equal_scores_rank_in_a_seeded_random_order_not_by_index(demo):
     cold = [evaluate(model, split, seed=seed)["cold"]["ndcg_at_20"] for seed in (0, 1)]
     assert max(cold) < 0.5, cold  # in index order these ties would rank the liked items first: NDCG 1
     assert cold[0] != cold[1] and cold[0] == evaluate(model, split, seed=0)["cold"]["ndcg_at_20"]
+
+
+def test_newest_cold_draw_holds_out_the_items_first_seen_last(demo):
+    split = make_split(demo, cold_share=0.2, seed=5, cold_draw="newest")
+    first = demo.interactions.groupby("item_idx")["timestamp"].min()
+    held = first.index.isin(split.cold_items)
+    assert held.sum() == round(0.2 * len(first)) and first[held].min() >= first[~held].max()
+    assert np.array_equal(split.cold_items, make_split(demo, seed=9, cold_draw="newest").cold_items)  # no draw
+    with pytest.raises(ValueError, match="cold_draw"):
+        make_split(demo, cold_draw="oldest")
+
+
+def test_all_segment_ranks_the_whole_catalog_against_every_future_positive(demo):
+    """A model that scores each user's own future items highest, new or known, gets NDCG 1 on
+    the whole catalog, and the shares of new items are counted over the top K and the positives."""
+    from recsys.models import Recommender
+
+    split = make_split(demo, seed=0)
+    known = np.unique(split.train.interactions["user_idx"].to_numpy())
+    future = pd.concat([split.warm_test, split.cold_test])
+    future = future[future["user_idx"].isin(known)][["user_idx", "item_idx"]].drop_duplicates()
+    liked = np.zeros((demo.n_users, demo.n_items), np.float32)
+    liked[future["user_idx"], future["item_idx"]] = 1.0
+    oracle = Recommender.from_factors(demo.user_ids, demo.item_ids, liked, np.eye(demo.n_items, dtype=np.float32),
+                                      split.train.user_items(positives_only=False))
+    per_user = {}
+    result = evaluate(oracle, split, ks=(5,), per_user=per_user)["all"]
+    assert result["users"] == future["user_idx"].nunique() and result["ndcg_at_5"] == pytest.approx(1.0)
+    is_new = future["item_idx"].isin(split.cold_items)
+    assert result["new_share_of_positives"] == pytest.approx(is_new.mean())
+    assert per_user["all"]["ndcg_at_5"].mean() == pytest.approx(result["ndcg_at_5"])
+    assert set(per_user) == {"warm", "cold", "all"}
+    for bonus, share in ((10.0, 1.0), (-10.0, 0.0)):  # arrivals ranked above, or below, every known item
+        column = np.where(np.isin(np.arange(demo.n_items), split.cold_items), bonus, 0.0)[:, None]
+        model = Recommender.from_factors(demo.user_ids, demo.item_ids, np.ones((demo.n_users, 1), np.float32),
+                                         column.astype(np.float32), split.train.user_items(positives_only=False))
+        assert evaluate(model, split, ks=(5,))["all"]["new_share_at_5"] == share

@@ -31,6 +31,7 @@ def test_demo_prints_the_dataset_summary_and_the_warm_and_cold_table(demo_run):
         row = next(line for line in out.splitlines() if line.startswith(name))
         assert len(row.split()) >= 7  # warm and cold recall/ndcg/map plus fit seconds
     assert "warm_ndcg_at_20" in out and "cold_ndcg_at_20" in out
+    assert "all_ndcg_at_20" in out and "all_new_share_at_20" in out
 
 
 def test_demo_prints_no_tensorflow_or_download_noise(demo_run):
@@ -41,7 +42,7 @@ def test_demo_prints_no_tensorflow_or_download_noise(demo_run):
 def test_demo_top_5_comes_from_the_logged_model_and_holds_no_seen_item(demo_run):
     run, path, out, _ = demo_run
     lines = out[out.index("Top 5 for U0000"):].splitlines()
-    assert lines[1].split() == ["user_id", "rank", "item_id", "score"]
+    assert lines[1].split() == ["user_id", "rank", "item_id", "score", "is_new"]
     printed = [line.split() for line in lines[2:7]]
     assert [row[:2] for row in printed] == [["U0000", str(r)] for r in range(1, 6)]
     interactions = pd.read_csv(path / "interactions.csv", dtype=str)
@@ -51,6 +52,11 @@ def test_demo_top_5_comes_from_the_logged_model_and_holds_no_seen_item(demo_run)
     assert bundle.info["trained_on"] == "every interaction"
     logged = bundle.model.recommend(["U0000"], k=5)
     assert logged["item_id"].tolist() == [row[2] for row in printed]
+    last = pd.Timestamp(interactions["timestamp"].astype(int).max(), unit="s").strftime("%Y-%m-%d")
+    arrivals = set(bundle.items.loc[bundle.items["arrival"] > last, "item_id"])
+    never_bought = set(bundle.items["item_id"]) - set(interactions["item_id"])
+    assert len(arrivals) == 40 and arrivals <= never_bought  # next month's: in the catalog, never bought
+    assert [row[4] == "True" for row in printed] == [row[2] in never_bought for row in printed]
 
 
 def test_demo_run_holds_params_metrics_tags_artifacts(demo_run):
@@ -58,7 +64,7 @@ def test_demo_run_holds_params_metrics_tags_artifacts(demo_run):
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
     assert params["encoder.name"] == "compact_cnn" and params["model.loss"] == "softmax"
     assert params["split.cold_share"] == "0.2" and len(params["dataset.content_sha256"]) == 16
-    assert params["dataset.interactions"] == "7454"
+    assert params["dataset.interactions"] == "7466"
     for name in ("warm_ndcg_at_20", "cold_ndcg_at_20", "cold_recall_at_10", "warm_map_at_20",
                  "popularity.warm_ndcg_at_20", "random.cold_ndcg_at_20", "fit_seconds"):
         assert name in metrics, name
@@ -78,7 +84,7 @@ def test_demo_run_holds_params_metrics_tags_artifacts(demo_run):
     assert gallery.read_bytes()[:8] == PNG_MAGIC and gallery.stat().st_size > 20_000
     embeddings = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=run.info.run_id,
                                                                       artifact_path="item_embeddings.parquet"))
-    assert len(embeddings) == 480 and embeddings["has_image"].all()
+    assert len(embeddings) == 520 and embeddings["has_image"].all()
     # artifacts live beside the SQLite store, not in the folder the command ran from
     store = Path(os.environ["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///")).parent
     assert run.info.artifact_uri.startswith((store / "mlruns").as_uri())

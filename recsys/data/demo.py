@@ -11,9 +11,14 @@ Generative story (also in the README):
 3. Every user has a favourite colour and a favourite shape and a mild
    preference over patterns. Their affinity for an item is
    ``2.5*[colour matches] + 1.2*[shape matches] + 0.4*pattern_pref + log popularity``.
-4. Each user makes ``10 + Poisson(15)`` distinct interactions, items drawn
-   without replacement with probability proportional to ``exp(affinity)``,
-   at increasing timestamps over six months.
+4. Half the items are in the shop from the start; the others arrive month by
+   month over the six months (``arrival_share``; the ``arrival`` column of
+   ``items.csv``), and ``n_arrivals`` more arrive the month after the log ends:
+   the catalog holds them, with photos and no interactions, as a shop's
+   catalog holds this week's arrivals when the nightly job runs.
+5. Each user makes ``10 + Poisson(15)`` distinct interactions at increasing
+   timestamps over six months, each drawn, among the items in the shop at that
+   time and not yet chosen, with probability proportional to ``exp(affinity)``.
 
 So a model that only sees pixels can still learn who likes what: colour and
 shape carry most of the signal; the popularity part needs interactions.
@@ -42,6 +47,7 @@ PATTERNS = ("solid", "stripes", "dots")
 IMAGE_SIZE = 64
 START = pd.Timestamp("2024-01-01", tz="UTC").timestamp()
 SIX_MONTHS = 182 * 86400
+MONTH = SIX_MONTHS / 6
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,8 @@ class DemoConfig:
     shape_weight: float = 1.2
     pattern_weight: float = 0.4
     popularity_sigma: float = 0.6
+    arrival_share: float = 0.5
+    n_arrivals: int = 40
 
 
 def _shape_polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
@@ -111,6 +119,9 @@ def generate(config: DemoConfig = DemoConfig()) -> tuple[pd.DataFrame, pd.DataFr
     images = {row.image_path: draw_item(row.colour, row.shape, row.pattern, rng)
               for row in items.itertuples()}
     log_pop = rng.normal(0.0, config.popularity_sigma, config.n_items)
+    arrives = rng.random(config.n_items) < config.arrival_share
+    release = START + np.where(arrives, rng.integers(1, 6, config.n_items) * MONTH, 0.0)
+    items["arrival"] = pd.to_datetime(release, unit="s", utc=True).strftime("%Y-%m-%d")
 
     fav_colour = rng.choice(colour_names, config.n_users)
     fav_shape = rng.choice(SHAPES, config.n_users)
@@ -121,12 +132,27 @@ def generate(config: DemoConfig = DemoConfig()) -> tuple[pd.DataFrame, pd.DataFr
         affinity = (config.colour_weight * (items["colour"].to_numpy() == fav_colour[u])
                     + config.shape_weight * (items["shape"].to_numpy() == fav_shape[u])
                     + config.pattern_weight * pattern_pref[u, pattern_idx] + log_pop)
-        p = np.exp(affinity - affinity.max())
-        n = min(10 + rng.poisson(15), config.n_items)
-        chosen = rng.choice(config.n_items, size=n, replace=False, p=p / p.sum())
-        times = START + np.sort(rng.uniform(0, SIX_MONTHS, n)).round()
-        rows += [(f"U{u:04d}", items["item_id"].iloc[i], int(t)) for i, t in zip(chosen, times)]
+        times = START + np.sort(rng.uniform(0, SIX_MONTHS, 10 + rng.poisson(15))).round()
+        free = np.ones(config.n_items, bool)
+        weights = np.exp(affinity - affinity.max())
+        for t in times:
+            p = np.where(free & (release <= t), weights, 0.0)
+            if p.sum() == 0:  # a small shop: everything in it already chosen
+                break
+            i = rng.choice(config.n_items, p=p / p.sum())
+            free[i] = False
+            rows.append((f"U{u:04d}", items["item_id"].iloc[i], int(t)))
     interactions = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    arrivals = pd.DataFrame({
+        "item_id": [f"SKU{i:05d}" for i in range(config.n_items, config.n_items + config.n_arrivals)],
+        "colour": rng.choice(colour_names, config.n_arrivals),
+        "shape": rng.choice(SHAPES, config.n_arrivals),
+        "pattern": rng.choice(PATTERNS, config.n_arrivals),
+        "arrival": pd.Timestamp(START + 6 * MONTH, unit="s", tz="UTC").strftime("%Y-%m-%d"),
+    })
+    arrivals.insert(1, "image_path", [f"images/{i}.jpg" for i in arrivals["item_id"]])
+    images |= {row.image_path: draw_item(row.colour, row.shape, row.pattern, rng) for row in arrivals.itertuples()}
+    items = pd.concat([items, arrivals], ignore_index=True)
     users = pd.DataFrame({"user_id": [f"U{u:04d}" for u in range(config.n_users)],
                           "favourite_colour": fav_colour, "favourite_shape": fav_shape})
     return interactions, items, {"images": images, "users": users}

@@ -62,17 +62,55 @@ def ranking_metrics(top_items: np.ndarray, relevant: sp.csr_matrix, k: int) -> d
         top_items = np.pad(top_items, ((0, 0), (0, k - top_items.shape[1])), constant_values=-1)
     hits = hits_at_k(top_items, relevant[users]).astype(np.float64)
     n_rel = n_rel[users].astype(np.float64)
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    ideal = np.cumsum(discounts)[np.minimum(n_rel, k).astype(int) - 1]
     precision_at_r = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
     n_hits = hits.sum(axis=1)
     return {
         "precision": float(np.mean(n_hits / k)),
         "recall": float(np.mean(n_hits / n_rel)),
-        "ndcg": float(np.mean((hits * discounts).sum(axis=1) / ideal)),
+        "ndcg": float(np.mean(_ndcg_rows(hits, n_rel, k))),
         "map": float(np.mean((precision_at_r * hits).sum(axis=1) / np.minimum(n_rel, k))),
         "hit_rate": float(np.mean(n_hits > 0)),
     }
+
+
+def _ndcg_rows(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarray:
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = np.cumsum(discounts)[np.minimum(n_rel, k).astype(int) - 1]
+    return (hits[:, :k] * discounts).sum(axis=1) / ideal
+
+
+def ndcg_per_user(top_items: np.ndarray, relevant: sp.csr_matrix, k: int) -> np.ndarray:
+    """NDCG@k of each user (row of ``relevant``); NaN for users without relevant items.
+    Their mean is :func:`ranking_metrics`' ``ndcg``."""
+    relevant = sp.csr_matrix(relevant)
+    n_rel = np.diff(relevant.indptr)
+    top_items = np.asarray(top_items)[:, :k]
+    if top_items.shape[1] < k:
+        top_items = np.pad(top_items, ((0, 0), (0, k - top_items.shape[1])), constant_values=-1)
+    out = np.full(len(n_rel), np.nan)
+    users = n_rel > 0
+    out[users] = _ndcg_rows(hits_at_k(top_items[users], relevant[users]).astype(np.float64), n_rel[users], k)
+    return out
+
+
+def paired_bootstrap(ours: np.ndarray, theirs: np.ndarray, level: float = 0.9, rounds: int = 2000,
+                     seed: int = 0) -> tuple[float, float, float]:
+    """``(ratio, low, high)``: the ratio of means ``mean(ours) / mean(theirs)`` over the same
+    users, and its ``level`` interval from resampling users with both of their values kept
+    together (a paired bootstrap). NaN where ``theirs`` sums to 0."""
+    ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
+    if ours.shape != theirs.shape or ours.ndim != 1:
+        raise ValueError(f"paired values need two equal 1-d arrays, got shapes {ours.shape} and {theirs.shape}")
+    if len(ours) == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(ours), size=(rounds, len(ours)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = ours[picks].sum(axis=1) / theirs[picks].sum(axis=1)
+        ratio = ours.sum() / theirs.sum()
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.nanpercentile(ratios, [tail, 100 - tail]) if np.isfinite(ratios).any() else (np.nan, np.nan)
+    return float(ratio), float(low), float(high)
 
 
 def ndcg_of_factors(user_vectors, item_vectors, relevant: sp.csr_matrix, k: int, seen: sp.csr_matrix | None = None,

@@ -2,7 +2,12 @@
 
 - warm: users with held-out positives rank every warm item (items with
   training interactions), items they interacted with in training excluded;
-- cold: users with positives on cold items rank the cold items only.
+- cold: users with positives on cold items rank the cold items only;
+- all: the nightly job as a shop runs it: every user known in training with
+  any held-out positive ranks the whole catalog (warm and cold items together,
+  their own training items excluded) against all of those positives. Besides
+  the usual metrics it reports ``new_share_at_K``, the share of the top K that
+  is cold items, and ``new_share_of_positives``, their share of the positives.
 """
 
 from __future__ import annotations
@@ -23,8 +28,14 @@ USER_BLOCK = 1024
 
 
 def evaluate_segment(model, users: np.ndarray, candidates: np.ndarray, test: pd.DataFrame,
-                     seen: sp.csr_matrix | None, ks=DEFAULT_KS) -> dict[str, float]:
-    """Metrics for one segment. ``test`` holds ``user_idx, item_idx`` positives."""
+                     seen: sp.csr_matrix | None, ks=DEFAULT_KS, new_items: np.ndarray | None = None,
+                     per_user: dict | None = None) -> dict[str, float]:
+    """Metrics for one segment. ``test`` holds ``user_idx, item_idx`` positives.
+
+    ``new_items`` (item indices): also report their share of each top K and of the
+    positives. ``per_user`` (a dict): filled with each user's NDCG at each K, a
+    Series indexed by user index, for paired comparisons between models.
+    """
     if len(users) == 0 or len(candidates) == 0:
         return {}
     col = np.full(int(max(candidates.max(), test["item_idx"].max())) + 1, -1, dtype=np.int64)
@@ -46,17 +57,27 @@ def evaluate_segment(model, users: np.ndarray, candidates: np.ndarray, test: pd.
         weights.append(len(block))
     top = np.vstack(tops)
     out = {}
+    is_new = None if new_items is None else np.isin(candidates, new_items)
     for k in ks:
         for name, value in metrics.ranking_metrics(top, relevant, k).items():
             out[f"{name}_at_{k}"] = value
         out[f"coverage_at_{k}"] = metrics.coverage(top[:, :k], len(candidates))
+        if is_new is not None:
+            slots = top[:, :k]
+            out[f"new_share_at_{k}"] = float(np.mean(is_new[slots[slots >= 0]])) if (slots >= 0).any() else 0.0
+        if per_user is not None:
+            per_user[f"ndcg_at_{k}"] = pd.Series(metrics.ndcg_per_user(top, relevant, k), index=users)
+    if is_new is not None:
+        out["new_share_of_positives"] = float(np.mean(is_new[relevant.indices])) if relevant.nnz else 0.0
     out["auc"] = float(np.nansum(np.array(aucs) * weights) / np.sum(np.array(weights)[~np.isnan(aucs)]))
     out["users"] = len(users)
     return out
 
 
-def evaluate(model, split: Split, ks=DEFAULT_KS, seed: int = 0) -> dict[str, dict[str, float]]:
-    """``{"warm": {...}, "cold": {...}}`` metrics of a fitted model on a split.
+def evaluate(model, split: Split, ks=DEFAULT_KS, seed: int = 0, per_user: dict | None = None
+             ) -> dict[str, dict[str, float]]:
+    """``{"warm": {...}, "cold": {...}, "all": {...}}`` metrics of a fitted model on a split
+    (``per_user``: filled with ``{segment: {metric: Series}}``, see :func:`evaluate_segment`).
 
     Equal scores are ranked in one seeded random order of the candidates (the same for
     every model): a model that scores all new items alike then ranks them as random
@@ -64,32 +85,38 @@ def evaluate(model, split: Split, ks=DEFAULT_KS, seed: int = 0) -> dict[str, dic
     movies by date, and popular classics come first.
     """
     seen = split.train.user_items(positives_only=False)
-    warm_users = np.unique(split.warm_test["user_idx"].to_numpy())
-    cold_users = np.unique(split.cold_test["user_idx"].to_numpy())
     rng = np.random.default_rng(seed)
-    return {
-        "warm": evaluate_segment(model, warm_users, rng.permutation(split.warm_items), split.warm_test, seen, ks),
-        "cold": evaluate_segment(model, cold_users, rng.permutation(split.cold_items), split.cold_test, None, ks),
-    }
+    known = np.unique(split.train.interactions["user_idx"].to_numpy())
+    future = pd.concat([split.warm_test, split.cold_test])[["user_idx", "item_idx"]].drop_duplicates()
+    future = future[future["user_idx"].isin(known)]
+    segments = {"warm": (split.warm_items, split.warm_test, seen, None),
+                "cold": (split.cold_items, split.cold_test, None, None),
+                "all": (np.union1d(split.warm_items, split.cold_items), future, seen, split.cold_items)}
+    per_user = {} if per_user is None else per_user
+    return {name: evaluate_segment(model, np.unique(test["user_idx"].to_numpy()), rng.permutation(candidates), test,
+                                   excluded, ks, new_items=new, per_user=per_user.setdefault(name, {}))
+            for name, (candidates, test, excluded, new) in segments.items()}
 
 
 def fit_and_evaluate(models: dict, split: Split, item_features=None, ks=DEFAULT_KS,
-                     progress: bool = False) -> pd.DataFrame:
+                     progress: bool = False, per_user: dict | None = None) -> pd.DataFrame:
     """Fit each model on ``split.train`` (``progress``: with progress bars) and evaluate
-    it: one long table ``model, segment, metric, value`` (fit seconds as ``fit_seconds``)."""
+    it: one long table ``model, segment, metric, value`` (fit seconds as segment ``fit``,
+    metric ``fit_seconds``). ``per_user``: filled with ``{model: {segment: {metric: Series}}}``."""
     rows = []
     for name, model in models.items():
         start = time.perf_counter()
         model.fit(split.train, item_features, progress=progress)
         fit_seconds = time.perf_counter() - start
-        for segment, values in evaluate(model, split, ks).items():
+        users = None if per_user is None else per_user.setdefault(name, {})
+        for segment, values in evaluate(model, split, ks, per_user=users).items():
             rows += [(name, segment, metric, value) for metric, value in values.items()]
-        rows.append((name, "all", "fit_seconds", fit_seconds))
+        rows.append((name, "fit", "fit_seconds", fit_seconds))
     return pd.DataFrame(rows, columns=["model", "segment", "metric", "value"])
 
 
 def metric_table(results: pd.DataFrame, metric_names=("recall_at_20", "ndcg_at_20", "map_at_20")) -> pd.DataFrame:
-    """Wide table: one row per model, columns ``warm_<metric>``, ``cold_<metric>``, ``fit_seconds``."""
+    """Wide table: one row per model, columns ``<segment>_<metric>`` (warm, cold, all), ``fit_seconds``."""
     scores = results[results["metric"].isin(metric_names)]
     wide = scores.pivot_table(index="model", columns=["segment", "metric"], values="value", sort=False)
     wide.columns = [f"{seg}_{metric}" for seg, metric in wide.columns]

@@ -15,6 +15,8 @@ import pandas as pd
 from recsys.data.dataset import Dataset
 
 WARM_METHODS = ("temporal", "random")
+#: how the item split draws its cold items: a seeded random share, or the items first seen last
+COLD_DRAWS = ("random", "newest")
 SPLIT_KINDS = ("items", "cutoff")
 #: units of a ``last`` duration: "8w", "14d", "36h"
 DURATION_UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600}
@@ -52,18 +54,29 @@ class Split:
                 "warm_items": len(self.warm_items)}
 
 
-def cold_item_holdout(dataset: Dataset, cold_share: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """Remove a seeded share of the interacted items from training entirely.
+def cold_item_holdout(dataset: Dataset, cold_share: float, seed: int, draw: str = "random"
+                      ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Remove a share of the interacted items from training entirely: a seeded random
+    draw, or (``draw="newest"``) the items first seen last, as new releases are.
 
     Returns (remaining interactions, cold-test positives, cold item indices).
     """
     if not 0 <= cold_share < 1:
         raise ValueError(f"`cold_share` must be in [0, 1), got {cold_share}")
+    if draw not in COLD_DRAWS:
+        raise ValueError(f"`cold_draw` must be one of {COLD_DRAWS}, got {draw!r}")
     inter = dataset.interactions
+    if draw == "newest" and "timestamp" not in inter:
+        raise ValueError(f"{dataset.name}: cold_draw 'newest' needs a 'timestamp' column in the interactions")
     interacted = np.unique(inter["item_idx"].to_numpy())
     rng = np.random.default_rng(seed)
     n_cold = int(round(cold_share * len(interacted)))
-    cold = np.sort(rng.choice(interacted, size=n_cold, replace=False)) if n_cold else np.zeros(0, np.int64)
+    if not n_cold:
+        cold = np.zeros(0, np.int64)
+    elif draw == "newest":
+        cold = latest_items(first_seen(dataset), interacted, cold_share, seed)
+    else:
+        cold = np.sort(rng.choice(interacted, size=n_cold, replace=False))
     is_cold = np.isin(inter["item_idx"].to_numpy(), cold)
     cold_test = inter[is_cold & dataset.positive_mask]
     return inter[~is_cold], cold_test, cold
@@ -112,7 +125,7 @@ def random_holdout(inter: pd.DataFrame, test_share: float, seed: int) -> np.ndar
 
 def make_split(dataset: Dataset, warm: str = "temporal", test_share: float = 0.2,
                cold_share: float = 0.2, seed: int = 0, kind: str = "items",
-               at: str | float | None = None, last: str | None = None) -> Split:
+               at: str | float | None = None, last: str | None = None, cold_draw: str = "random") -> Split:
     """Cold-item holdout first, then a warm holdout of the remaining interactions;
     or, with ``kind="cutoff"``, the future as the test (:func:`cutoff_split`).
 
@@ -127,6 +140,8 @@ def make_split(dataset: Dataset, warm: str = "temporal", test_share: float = 0.2
         Share of each user's interactions held out for the warm test.
     cold_share : float
         Share of interacted items removed from training (0 disables the cold test).
+    cold_draw : {"random", "newest"}
+        Which items: a seeded random share, or those first seen last (new releases).
     """
     if kind not in SPLIT_KINDS:
         raise ValueError(f"split `kind` must be one of {SPLIT_KINDS}, got {kind!r}")
@@ -136,7 +151,7 @@ def make_split(dataset: Dataset, warm: str = "temporal", test_share: float = 0.2
         raise ValueError(f"`warm` must be one of {WARM_METHODS}, got {warm!r}")
     if not 0 < test_share < 1:
         raise ValueError(f"`test_share` must be in (0, 1), got {test_share}")
-    rest, cold_test, cold_items = cold_item_holdout(dataset, cold_share, seed)
+    rest, cold_test, cold_items = cold_item_holdout(dataset, cold_share, seed, cold_draw)
     held = temporal_holdout(rest, test_share) if warm == "temporal" else random_holdout(rest, test_share, seed + 1)
     train = rest[~held]
     test = rest[held]

@@ -180,6 +180,11 @@ def fit_prior(features: np.ndarray, positives_per_item: np.ndarray, alpha: float
     return ridge.coef_.astype(np.float32), float(ridge.intercept_)
 
 
+def cold_item_vectors(image_only, space, weight) -> np.ndarray:
+    """Items as :func:`with_profiles` lays out those without interactions: ``[(1 - weight) * image_only, e_i, 1]``."""
+    return np.hstack([(1.0 - max(weight, 0.0)) * image_only, space, np.ones((len(space), 1), np.float32)])
+
+
 def with_profiles(user_vectors, item_vectors, image_only, warm, space, user_items, weight, warm_weight=0.0,
                   seed=0, sample=2000):
     """Append the taste-profile block to exported vectors.
@@ -193,6 +198,6 @@ def with_profiles(user_vectors, item_vectors, image_only, warm, space, user_item
     scale, offset = profile_coefficients(score_moments(user_vectors, image_only[rows]),
                                          score_moments(profile, space[rows]), weight)
     users = np.hstack([user_vectors, profile * scale[:, None], offset[:, None]])
-    cold = np.hstack([(1.0 - max(weight, 0.0)) * image_only, space, np.ones((len(space), 1), np.float32)])
+    cold = cold_item_vectors(image_only, space, weight)
     known = np.hstack([item_vectors, warm_weight * space, np.zeros((len(item_vectors), 1), np.float32)])
     return users, np.where(np.asarray(warm, bool)[:, None], known, cold).astype(np.float32)

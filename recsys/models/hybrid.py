@@ -22,7 +22,7 @@ from recsys.evaluation.splits import (
     temporal_holdout,
     validation_users,
 )
-from recsys.models import cold_start
+from recsys.models import cold_start, newness
 from recsys.models.hybrid_net import HybridNet, make_train_step
 from recsys.models.hybrid_scorer import HybridScorer
 from recsys.progress import epoch_bar
@@ -112,6 +112,8 @@ class HybridRecommender(HybridScorer):
         self.history_ = []
         self.prior_alpha_, self.image_weight_, self.profile_weight_ = DEFAULT_PRIOR_ALPHA, 1.0, 0.0
         self.warm_profile_weight_ = 0.0
+        self.newness_shift_, self.newness_scale_ = (0.0 if self.use_images and self.use_ids else None), 1.0
+        self.newness_share_ = None
         epochs = {"ids": self.epochs, "images": self.epochs, "taste": self.taste_epochs}
         if self.validation_share > 0:
             epochs = self._select_epochs(dataset, positives, features, raw)
@@ -202,6 +204,10 @@ class HybridRecommender(HybridScorer):
             # profiles stop before, as profiles at a cutoff do (with them, H&M chose a weight that lost)
             earlier_items = dataset.with_interactions(before_held(train, checks["ids"])).user_items()
             self._choose_warm_profile_weight(net, features, prior, embedded, earlier_items, train_items, checks["ids"])
+            # the nightly job's ranking: the held-out future of known and pseudo-new items together
+            future = positives[held | is_cold]
+            earlier_items = dataset.with_interactions(before_held(train, future)).user_items()
+            self._choose_newness_shift(net, features, prior, embedded, earlier_items, train_items, future, pseudo_cold)
         return {"ids": 0, "images": 0, "taste": 0} | best
 
     def _fit_space(self, raw, dataset, positives, epochs, held=None):
@@ -238,12 +244,9 @@ class HybridRecommender(HybridScorer):
         if len(users) == 0 or self.profile_weight_ <= 0:
             return
         warm = np.asarray(train_items.sum(axis=0)).ravel() > 0
-        items, candidates = np.arange(len(warm)), np.flatnonzero(warm)
-        u, v = self._vectors(net, features, prior, users, items, warm.astype(np.float32), self.image_weight_)
-        _, image_only = self._vectors(net, features, prior, users[:0], items, np.zeros(len(items), np.float32),
-                                      self.image_weight_)
-        image_only = cold_start.rescale(image_only, *cold_start.calibration(u, v, image_only, warm, self.seed))
+        candidates = np.flatnonzero(warm)
         relevant = self._relevant(users, candidates, validation)
+        u, v, image_only = self._export_parts(net, features, prior, users, warm)
         ndcg = {}
         for weight in cold_start.WARM_PROFILE_WEIGHTS:  # scored as _export will score them
             user_vectors, item_vectors = cold_start.with_profiles(u, v, image_only, warm, embedded,
@@ -254,6 +257,42 @@ class HybridRecommender(HybridScorer):
         self.warm_profile_weight_ = max(ndcg, key=ndcg.get)
         self.history_.append({"phase": "warm_profile", "validation": True,
                               **{f"weight_{w:g}_val_ndcg": v for w, v in ndcg.items()}})
+
+    def _choose_newness_shift(self, net, features, prior, embedded, profile_items, train_items, validation,
+                              pseudo_new):
+        """The newness shift (:mod:`recsys.models.newness`): the validation users rank the whole
+        catalog, as the nightly job does, against their held-out positives (known and pseudo-new
+        items); the best NDCG among shifts that keep new items at most at their fair share."""
+        users = self._validation_users(validation)
+        if len(users) == 0:
+            return
+        warm = np.asarray(train_items.sum(axis=0)).ravel() > 0
+        u, v = cold_start.with_profiles(*self._export_parts(net, features, prior, users, warm), warm, embedded,
+                                        profile_items[users], self.profile_weight_, self.warm_profile_weight_,
+                                        self.seed)
+        # the catalog as it was then: known items and the arrivals (items no one touched yet come later)
+        catalog = np.union1d(np.flatnonzero(warm), pseudo_new)
+        v, warm = v[catalog], warm[catalog]
+        self.newness_scale_ = newness.with_shift(u, v, warm, 0.0)[2]
+        relevant = self._relevant(users, catalog, validation)
+        results = newness.shift_results(u, v, warm, relevant, train_items[users][:, catalog], self.eval_k,
+                                        self.newness_scale_)
+        fair_share = float(np.mean(~warm[relevant.indices])) if relevant.nnz else 0.0
+        self.newness_shift_ = newness.choose_shift(results, fair_share)
+        self.newness_share_ = results[self.newness_shift_][1]
+        self.history_.append({"phase": "newness", "validation": True, "fair_share": fair_share,
+                              "scale": self.newness_scale_,
+                              **{f"shift_{s:g}_val_ndcg": r[0] for s, r in results.items()},
+                              **{f"shift_{s:g}_val_new_share": r[1] for s, r in results.items()}})
+
+    def _export_parts(self, net, features, prior, users, warm):
+        """``(users' vectors, every item's with ``warm`` items known, image-only item vectors
+        calibrated)``: what :meth:`_export` lays out with :func:`cold_start.with_profiles`."""
+        items = np.arange(len(warm))
+        u, v = self._vectors(net, features, prior, users, items, warm.astype(np.float32), self.image_weight_)
+        _, image_only = self._vectors(net, features, prior, users[:0], items, np.zeros(len(items), np.float32),
+                                      self.image_weight_)
+        return u, v, cold_start.rescale(image_only, *cold_start.calibration(u, v, image_only, warm, self.seed))
 
     def _validate_prior(self, features, validation, candidates) -> float:
         users = self._validation_users(validation)

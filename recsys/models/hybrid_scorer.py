@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.models import cold_start
+from recsys.models import cold_start, newness
 from recsys.models.base import Recommender
 
 
@@ -17,8 +17,9 @@ class HybridScorer(Recommender):
     """A trained hybrid, scoring with one matrix product (layout: :func:`cold_start.with_profiles`)."""
 
     saved_arrays = ("warm_items_", "image_mean_", "image_std_", "prior_coef_")
-    saved_json = ("prior_intercept_", "image_weight_", "profile_weight_", "warm_profile_weight_", "image_scale_",
-                  "image_shift_", "prior_alpha_", "best_epochs_", "history_")
+    saved_json = ("prior_intercept_", "image_weight_", "profile_weight_", "warm_profile_weight_", "newness_shift_",
+                  "newness_scale_", "newness_share_", "image_scale_", "image_shift_", "prior_alpha_", "best_epochs_",
+                  "history_")
 
     def _prior(self, features):
         if not self.use_images:
@@ -59,12 +60,33 @@ class HybridScorer(Recommender):
         self.image_scale_, self.image_shift_ = cold_start.calibration(
             self.user_vectors_, self.item_vectors_, image_only, self.warm_items_, self.seed)
         image_only = cold_start.rescale(image_only, self.image_scale_, self.image_shift_)
+        space = self.space_.embed(raw, cold_start.has_image(raw))
         self.user_vectors_, self.item_vectors_ = cold_start.with_profiles(
-            self.user_vectors_, self.item_vectors_, image_only, self.warm_items_,
-            self.space_.embed(raw, cold_start.has_image(raw)), user_items, self.profile_weight_,
-            self.warm_profile_weight_, self.seed)
+            self.user_vectors_, self.item_vectors_, image_only, self.warm_items_, space, user_items,
+            self.profile_weight_, self.warm_profile_weight_, self.seed)
+        # the catalog's photos scored as new items' are: the newness stretch's reference where few are new
+        rows = np.random.default_rng(self.seed).permutation(np.flatnonzero(cold_start.has_image(raw)))[:2000]
+        new_like = cold_start.cold_item_vectors(image_only[rows], space[rows], self.profile_weight_)
+        self._solve_newness_shift()
+        self.user_vectors_, self.item_vectors_, self.newness_scale_ = newness.with_shift(
+            self.user_vectors_, self.item_vectors_, self.warm_items_, self.newness_shift_,
+            None if self.newness_share_ is None else self.newness_scale_, new_like)
         keep = 1.0 - max(self.profile_weight_, 0.0)  # new items added later: scaled as with_profiles did
         self.image_scale_, self.image_shift_ = keep * self.image_scale_, keep * self.image_shift_
+
+    def _solve_newness_shift(self, max_users: int = 2000):
+        """Where the catalog already holds items without interactions (this week's arrivals, as the
+        nightly job meets them; ``newness.MIN_NEW_ITEMS`` at least), the shift that gives them the
+        share of each top K that validation chose (``newness_share_``), solved on a sample of users
+        with validation's stretch; else validation's shift stands."""
+        if self.newness_share_ is None or (~self.warm_items_).sum() < newness.MIN_NEW_ITEMS:
+            return
+        users = np.random.default_rng(self.seed).permutation(len(self.user_ids_))[:max_users]
+        self.newness_shift_ = newness.solve_shift(self.user_vectors_[users], self.item_vectors_, self.warm_items_,
+                                                  self.newness_share_, self.seen_[users], self.eval_k,
+                                                  self.newness_scale_)
+        self.history_.append({"phase": "newness", "validation": False, "share": self.newness_share_,
+                              "solved_shift": self.newness_shift_})
 
     def image_item_vectors(self, features: np.ndarray) -> np.ndarray:
         """Item vectors of new items from their image embeddings alone (cold start)."""
@@ -78,6 +100,8 @@ class HybridScorer(Recommender):
         if self.use_ids:  # the taste-profile block (see _export)
             space = self.space_.embed(features, cold_start.has_image(features))
             vectors = np.hstack([vectors, space, np.ones((len(vectors), 1), np.float32)])
+        if self.newness_shift_ is not None:  # stretched, with the newness column (recsys.models.newness)
+            vectors = np.hstack([self.newness_scale_ * vectors, np.ones((len(vectors), 1), np.float32)])
         return vectors
 
     def add_items(self, item_ids, features: np.ndarray) -> list[str]:
@@ -101,7 +125,8 @@ class HybridScorer(Recommender):
                                          **{f"tower_{k}": w for k, w in enumerate(self.tower_)}}
 
     def restore_state(self, arrays: dict[str, np.ndarray], state: dict) -> None:
-        state = {"warm_profile_weight": 0.0} | state  # written before known items had a profile term
+        # written before known items had a profile term, or before the newness column
+        state = {"warm_profile_weight": 0.0, "newness_shift": None, "newness_scale": 1.0, "newness_share": None} | state
         super().restore_state(arrays, state)
         self.space_ = cold_start.ImageSpace(arrays["space_mean"], arrays["space_components"])
         self.tower_ = [arrays[f"tower_{k}"] for k in range(4) if f"tower_{k}" in arrays]

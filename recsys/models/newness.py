@@ -1,0 +1,128 @@
+"""One scale for known items and arrivals: the newness shift.
+
+An item without interactions is scored from its photo, calibrated to the
+known items' scores by least squares (:func:`cold_start.calibration`). That
+pulls its score towards the known items' mean, so in a ranking of the whole
+catalog a new item almost never outranks a known one: on H&M the hybrid put
+0% new articles in any top 20 while 68% of the next purchases were new.
+
+How much the future belongs to arrivals depends on the shop (most fashion
+purchases are of new articles, few film ratings are of new releases), so it
+is learned: every item without interactions gets ``shift`` times the user's
+spread of scores over the known items (``sigma_u``). The shift is chosen on a
+validation that does what the nightly job does: each validation user ranks
+the whole catalog, held-out known and pseudo-new items together, against
+their held-out positives. Among the shifts whose top K holds at most the
+arrivals' fair share (their share of those positives), the one with the best
+NDCG@K wins. The ceiling keeps the composition calibrated (Steck, RecSys
+2018: a list should not hold more of a kind than the behaviour does; by NDCG
+alone, a shop whose arrivals are each more likely than a known item would get
+only arrivals); below it, quality decides (film ratings of new releases are
+so rare that none at all ranks best). Where the final model's catalog holds
+arrivals already (items without interactions), the shift is solved again on it
+so that they take the share of each top K that validation chose
+(:func:`solve_shift`; :meth:`HybridScorer._solve_newness_shift`).
+
+First the new items' scores are stretched to spread as the known items' do
+(the least-squares calibration shrinks them towards their mean: with every
+arrival scored alike, a shift would move them all past the known items at
+once), then moved by the shift. Scoring stays one product (:func:`with_shift`):
+one more column. A shift in each user's spread, not one constant: users'
+score scales differ (heavy users have longer vectors), and a shift in
+standard deviations means the same for each of them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.evaluation.metrics import ranking_metrics
+from recsys.models.cold_start import score_moments
+from recsys.scoring import chunked_top_k
+
+#: shifts tried on validation, in each user's standard deviations of known-item scores
+#: (0: the least-squares calibration alone; the top 20 of a large catalog sits near +3)
+SHIFTS = tuple(float(s) for s in np.round(np.arange(0.0, 8.01, 0.25), 2))
+#: new items needed to measure their spread (with fewer, their scores are not stretched), and the
+#: bound of the stretch either way
+MIN_NEW_ITEMS, MAX_SCALE = 20, 20.0
+
+
+def with_shift(user_vectors: np.ndarray, item_vectors: np.ndarray, warm: np.ndarray, shift: float,
+               scale: float | None = None, new_like: np.ndarray | None = None):
+    """``(users, items, scale)`` with the newness column appended: new items' vectors times
+    ``scale`` and 1 in it, known items 0; users ``shift * sigma_u + (1 - scale) * mu_u``.
+
+    So a user's new-item scores keep their mean ``mu_u`` and are stretched by ``scale``
+    (default: the median over users of the known items' spread over the new items'
+    spread, so both spread alike; 1 with under ``MIN_NEW_ITEMS`` new items), then moved
+    up by ``shift`` known-item spreads ``sigma_u``. ``new_like``: vectors of items scored as
+    new ones are (the catalog's photos), whose moments stand for the new items' where there
+    are fewer than ``MIN_NEW_ITEMS`` of those: a model trained before its arrivals came.
+    """
+    warm = np.asarray(warm, bool)
+    known, new = item_vectors[warm] if warm.any() else item_vectors, item_vectors[~warm]
+    if new_like is not None and len(new) < MIN_NEW_ITEMS:
+        new = new_like
+    sigma = score_moments(user_vectors, known)[1]
+    mu, new_sigma = score_moments(user_vectors, new) if len(new) else (np.zeros(len(sigma)), sigma)
+    if scale is None:
+        scale = float(np.median(sigma / new_sigma)) if len(new) >= MIN_NEW_ITEMS and len(sigma) else 1.0
+        scale = float(np.clip(scale, 1.0 / MAX_SCALE, MAX_SCALE))
+    column = (shift * sigma + (1.0 - scale) * mu).astype(np.float32)
+    items = np.where(warm[:, None], item_vectors, scale * item_vectors)
+    return (np.hstack([user_vectors, column[:, None]]).astype(np.float32),
+            np.hstack([items, (~warm).astype(np.float32)[:, None]]).astype(np.float32), scale)
+
+
+def ranked(user_vectors, item_vectors, warm, shift: float, seen: sp.csr_matrix | None, k: int,
+           scale: float) -> np.ndarray:
+    """The users' top ``k`` item indices with ``shift`` and ``scale`` (:func:`with_shift`), ``seen`` excluded."""
+    users, items, _ = with_shift(user_vectors, item_vectors, warm, shift, scale)
+    tops = [idx for _, idx, _ in chunked_top_k(users, items, k, seen)]
+    return np.vstack(tops) if tops else np.zeros((0, k), np.int64)
+
+
+def new_share(top: np.ndarray, warm: np.ndarray) -> float:
+    """Share of new (not ``warm``) items among the filled slots of ``top``."""
+    new = (~np.asarray(warm, bool))[top[top >= 0]]
+    return float(new.mean()) if new.size else 0.0
+
+
+def shift_results(user_vectors: np.ndarray, item_vectors: np.ndarray, warm: np.ndarray, relevant: sp.csr_matrix,
+                  seen: sp.csr_matrix, k: int, scale: float) -> dict[float, tuple[float, float]]:
+    """``{shift: (NDCG@k, share of new items in the top k)}`` for each of :data:`SHIFTS` when
+    ``user_vectors`` rank every item (``relevant``, ``seen``: users x items) against their
+    held-out positives."""
+    out = {}
+    for shift in SHIFTS:
+        top = ranked(user_vectors, item_vectors, warm, shift, seen, k, scale)
+        out[shift] = (ranking_metrics(top, relevant, k)["ndcg"], new_share(top, warm))
+    return out
+
+
+def solve_shift(user_vectors, item_vectors, warm, share: float, seen: sp.csr_matrix | None, k: int,
+                scale: float) -> float:
+    """The shift of :data:`SHIFTS` whose top ``k`` holds the nearest share of new items to
+    ``share``: a bisection, since the share grows with the shift."""
+    def share_at(n):
+        return new_share(ranked(user_vectors, item_vectors, warm, SHIFTS[n], seen, k, scale), warm)
+
+    low, high = 0, len(SHIFTS) - 1
+    while low < high:
+        middle = (low + high) // 2
+        if share_at(middle) >= share:
+            high = middle
+        else:
+            low = middle + 1
+    if low > 0 and abs(share_at(low - 1) - share) <= abs(share_at(low) - share):
+        low -= 1
+    return SHIFTS[low]
+
+
+def choose_shift(results: dict[float, tuple[float, float]], fair_share: float) -> float:
+    """The shift with the best NDCG among those whose top K holds at most ``fair_share`` new
+    items (the smallest shift where several tie; 0 when none stays under it)."""
+    allowed = [s for s, (_, share) in results.items() if share <= fair_share + 1e-9] or [0.0]
+    return max(sorted(allowed), key=lambda s: results[s][0])
