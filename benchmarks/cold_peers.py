@@ -38,14 +38,15 @@ def _torch():
 
 
 def _validation(dataset, seed: int, share: float = 0.2):
-    """``(train positives, held-out positives, pseudo-new items)``, as the hybrid draws them."""
+    """``(train positives, held-out positives)``: each user's latest ``share`` of positives and
+    those of the ``share`` of items first seen last held out, as the hybrid draws them."""
     positives = dataset.positives()
     interacted = np.unique(dataset.interactions["item_idx"].to_numpy())
     pseudo_new = latest_items(first_seen(dataset), interacted, share, seed)
     is_new = positives["item_idx"].isin(pseudo_new).to_numpy()
     held = (temporal_holdout(positives, share, min_interactions=5) if "timestamp" in positives
             else random_holdout(positives, share, seed))
-    return positives[~held & ~is_new], positives[held | is_new], pseudo_new
+    return positives[~held & ~is_new], positives[held | is_new]
 
 
 def _matrix(frame, shape) -> sp.csr_matrix:
@@ -67,17 +68,16 @@ class _TorchColdStart(Recommender):
         content = torch.tensor(np.asarray(item_features, np.float32))
         content = (content - content.mean(0)) / (content.std(0) + 1e-6)
         shape = (dataset.n_users, dataset.n_items)
-        train, held, pseudo_new = _validation(dataset, self.seed)
+        train, held = _validation(dataset, self.seed)
         seen = _matrix(train, shape)
         relevant = _matrix(held[held["user_idx"].isin(np.unique(train["user_idx"]))], shape)
         users = np.flatnonzero(np.diff(relevant.indptr))
-        scores = []
-        for _, vectors in self._train(train, content, shape, self.epochs):
-            u, v = vectors
-            scores.append(ndcg_of_factors(u[users], v, relevant[users], 20, seen[users]))
-            if len(scores) - 1 - int(np.argmax(scores)) >= self.patience:
+        scores = {}
+        for epoch, (u, v) in self._train(train, content, shape, self.epochs):
+            scores[epoch] = ndcg_of_factors(u[users], v, relevant[users], 20, seen[users])
+            if sum(e > max(scores, key=scores.get) for e in scores) >= self.patience:
                 break
-        best = (int(np.argmax(scores)) + 1) * self.check_every
+        best = max(scores, key=scores.get)
         for _, vectors in self._train(dataset.positives(), content, shape, best):
             pass
         self.best_epochs_ = best
