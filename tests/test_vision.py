@@ -199,7 +199,7 @@ def test_regressing_cf_factors_teaches_the_head_behaviour(demo_path):
     features = trunk_features(enc, pixels)
     bought = np.asarray(ds.user_items().sum(axis=0)).ravel() > 0  # next month's arrivals have no factors
     train, test = np.arange(ds.n_items) < 380, (np.arange(ds.n_items) >= 380) & bought
-    unit = factors / np.linalg.norm(factors, axis=1, keepdims=True)
+    unit = factors / np.maximum(np.linalg.norm(factors, axis=1, keepdims=True), 1e-12)
 
     def held_out_cosine():
         return float(np.mean(np.sum(enc.encode(pixels[test]) * unit[test], axis=1)))
