@@ -136,13 +136,13 @@ def add_candidates(bundle, path: str) -> list[str]:
     return [i for i in items["item_id"] if bundle.model.knows_item(i)]
 
 
-def add_arrivals(bundle, items: pd.DataFrame, root, what: str = "new item") -> list[str]:
+def add_arrivals(bundle, items: pd.DataFrame, root, what: str = "arrival") -> list[str]:
     """Embed the items of ``items`` that the model does not know (each once) and add them,
     scored from their photos on the model's one scale; prints what was added and skipped.
     Returns the ids added."""
     result = bundle.add_new_items(items, root)
     if len(result.item_ids):
-        print(f"  {what}s embedded: {result.summary()}")
+        print(f"  new {what}s: {result.summary()}")
     print_skipped(result, what + " {} left out")
     return [str(i) for i, ok in zip(result.item_ids, result.has_image) if ok]
 

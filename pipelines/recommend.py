@@ -20,8 +20,9 @@ def add_arguments(parser):
                                       "or models:/NAME@ALIAS")
     parser.add_argument("--users", required=True, help="CSV or Parquet with a user_id column")
     parser.add_argument("--k", type=int, default=10, help="items per user (default 10)")
-    parser.add_argument("--out", required=True, help="Parquet file to write: user_id, rank, item_id, score, is_new (scored from "
-                                             "its photo alone)")
+    parser.add_argument("--out", required=True,
+                        help="Parquet file to write: user_id, rank, item_id, score, is_new (scored from its photo "
+                             "alone)")
     add_overwrite_argument(parser)
     parser.add_argument("--candidates", default=None,
                         help="items table (item_id, image_path): rank only these; unknown items are embedded "
@@ -41,7 +42,7 @@ def run(args) -> int:
     users = resolve_users(bundle, read_ids(args.users, "user_id"), args.skip_unknown_users)
     candidates = add_candidates(bundle, args.candidates) if args.candidates else None
     recs = bundle.model.recommend(users, k=args.k, exclude_seen=not args.include_seen, candidates=candidates)
-    recs["is_new"] = new_items(bundle.model)[bundle.model.item_map_.rows(recs["item_id"])]
+    recs["is_new"] = new_items(bundle.model)[bundle.model.item_index(recs["item_id"])]
     write_parquet(recs, args.out, overwrite=args.overwrite)
     print(f"Wrote {len(recs):,} recommendations for {recs['user_id'].nunique():,} users to {args.out}")
     return 0
