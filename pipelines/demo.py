@@ -55,10 +55,8 @@ def run(args) -> int:
                                    "trained_on": "every interaction"} | tracking.active_run_reference())
         info = tracked.log_bundle(bundle)
     user = dataset.user_ids[0]
-    arrivals = new_items(model)
-    recs = model.recommend([user], k=5)
-    recs["is_new"] = arrivals[model.item_index(recs["item_id"])]
-    print(f"\nTop 5 for {user}, as the nightly job ranks them: the {int(arrivals.sum())} arrivals without "
+    recs = model.recommend([user], k=5, mark_new=True)
+    print(f"\nTop 5 for {user}, as the nightly job ranks them: the {int(new_items(model).sum())} arrivals without "
           f"interactions ranked with the known items (model trained on every interaction; items {user} has "
           "are left out):")
     print(recs.to_string(index=False))

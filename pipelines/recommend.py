@@ -12,7 +12,6 @@ from pipelines.common import (
 )
 from recsys import tracking
 from recsys.io import write_parquet
-from recsys.scoring import new_items
 
 
 def add_arguments(parser):
@@ -41,8 +40,8 @@ def run(args) -> int:
     bundle = ModelBundle.load(tracking.resolve_model_dir(args.model))
     users = resolve_users(bundle, read_ids(args.users, "user_id"), args.skip_unknown_users)
     candidates = add_candidates(bundle, args.candidates) if args.candidates else None
-    recs = bundle.model.recommend(users, k=args.k, exclude_seen=not args.include_seen, candidates=candidates)
-    recs["is_new"] = new_items(bundle.model)[bundle.model.item_index(recs["item_id"])]
+    recs = bundle.model.recommend(users, k=args.k, exclude_seen=not args.include_seen, candidates=candidates,
+                                  mark_new=True)
     write_parquet(recs, args.out, overwrite=args.overwrite)
     print(f"Wrote {len(recs):,} recommendations for {recs['user_id'].nunique():,} users to {args.out}")
     return 0

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 
 from recsys.data.dataset import Dataset
 from recsys.evaluation import evaluate, make_split
+from recsys.evaluation.metrics import share_in_top
 from recsys.models import HybridRecommender
 from recsys.models import newness
 
@@ -42,8 +43,9 @@ def test_default_scale_makes_new_items_spread_as_known_ones(rng):
 def test_solve_shift_finds_the_nearest_share_of_a_full_search(rng):
     users, items = rng.normal(size=(30, 6)), rng.normal(size=(200, 6))
     warm = rng.random(200) < 0.7
+    spread = newness.moments(users, items, warm)
     for target in (0.0, 0.25, 0.6, 1.0):
-        shares = {s: newness.new_share(newness.ranked(users, items, warm, s, None, 10, 1.0), warm)
+        shares = {s: share_in_top(newness.ranked(users, items, warm, s, None, 10, 1.0, spread), ~warm)
                   for s in newness.SHIFTS}
         nearest = min(newness.SHIFTS, key=lambda s: (abs(shares[s] - target), s))
         solved = newness.solve_shift(users, items, warm, target, None, 10, 1.0)

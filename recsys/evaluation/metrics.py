@@ -52,16 +52,9 @@ def ranking_metrics(top_items: np.ndarray, relevant: sp.csr_matrix, k: int) -> d
     """
     if k < 1:
         raise ValueError(f"`k` must be >= 1, got {k}")
-    relevant = sp.csr_matrix(relevant)
-    n_rel = np.diff(relevant.indptr)
-    users = n_rel > 0
+    users, hits, n_rel = _hits(top_items, relevant, k)
     if not users.any():
         return {m: float("nan") for m in RANKING_METRICS}
-    top_items = np.asarray(top_items)[users, :k]
-    if top_items.shape[1] < k:  # fewer candidates than k: the missing slots are misses
-        top_items = np.pad(top_items, ((0, 0), (0, k - top_items.shape[1])), constant_values=-1)
-    hits = hits_at_k(top_items, relevant[users]).astype(np.float64)
-    n_rel = n_rel[users].astype(np.float64)
     precision_at_r = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
     n_hits = hits.sum(axis=1)
     return {
@@ -73,6 +66,18 @@ def ranking_metrics(top_items: np.ndarray, relevant: sp.csr_matrix, k: int) -> d
     }
 
 
+def _hits(top_items: np.ndarray, relevant: sp.csr_matrix, k: int):
+    """``(users with relevant items, their hits (float, users x k), their relevant counts)``;
+    with fewer than ``k`` candidates the missing slots are misses."""
+    relevant = sp.csr_matrix(relevant)
+    n_rel = np.diff(relevant.indptr)
+    users = n_rel > 0
+    top_items = np.asarray(top_items)[users, :k]
+    if top_items.shape[1] < k:
+        top_items = np.pad(top_items, ((0, 0), (0, k - top_items.shape[1])), constant_values=-1)
+    return users, hits_at_k(top_items, relevant[users]).astype(np.float64), n_rel[users].astype(np.float64)
+
+
 def _ndcg_rows(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarray:
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     ideal = np.cumsum(discounts)[np.minimum(n_rel, k).astype(int) - 1]
@@ -82,15 +87,17 @@ def _ndcg_rows(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarray:
 def ndcg_per_user(top_items: np.ndarray, relevant: sp.csr_matrix, k: int) -> np.ndarray:
     """NDCG@k of each user (row of ``relevant``); NaN for users without relevant items.
     Their mean is :func:`ranking_metrics`' ``ndcg``."""
-    relevant = sp.csr_matrix(relevant)
-    n_rel = np.diff(relevant.indptr)
-    top_items = np.asarray(top_items)[:, :k]
-    if top_items.shape[1] < k:
-        top_items = np.pad(top_items, ((0, 0), (0, k - top_items.shape[1])), constant_values=-1)
-    out = np.full(len(n_rel), np.nan)
-    users = n_rel > 0
-    out[users] = _ndcg_rows(hits_at_k(top_items[users], relevant[users]).astype(np.float64), n_rel[users], k)
+    users, hits, n_rel = _hits(top_items, relevant, k)
+    out = np.full(len(users), np.nan)
+    out[users] = _ndcg_rows(hits, n_rel, k)
     return out
+
+
+def share_in_top(top_items: np.ndarray, flagged: np.ndarray) -> float:
+    """Share of the filled slots (not ``-1``) of ``top_items`` that hold ``flagged`` items
+    (a bool mask over the columns); 0 with none filled."""
+    picked = np.asarray(flagged, bool)[top_items[top_items >= 0]]
+    return float(picked.mean()) if picked.size else 0.0
 
 
 def paired_bootstrap(ours: np.ndarray, theirs: np.ndarray, level: float = 0.9, rounds: int = 2000,

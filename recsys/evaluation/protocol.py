@@ -63,8 +63,7 @@ def evaluate_segment(model, users: np.ndarray, candidates: np.ndarray, test: pd.
             out[f"{name}_at_{k}"] = value
         out[f"coverage_at_{k}"] = metrics.coverage(top[:, :k], len(candidates))
         if is_new is not None:
-            slots = top[:, :k]
-            out[f"new_share_at_{k}"] = float(np.mean(is_new[slots[slots >= 0]])) if (slots >= 0).any() else 0.0
+            out[f"new_share_at_{k}"] = metrics.share_in_top(top[:, :k], is_new)
         if per_user is not None:
             per_user[f"ndcg_at_{k}"] = pd.Series(metrics.ndcg_per_user(top, relevant, k), index=users)
     if is_new is not None:

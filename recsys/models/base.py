@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from recsys.data.dataset import Dataset
 from recsys.idmap import IdMap
 from recsys.models.features import align_features
-from recsys.scoring import chunked_top_k, product, ranked_frame, transposed
+from recsys.scoring import chunked_top_k, new_items, product, ranked_frame, transposed
 
 
 class Recommender:
@@ -150,11 +150,13 @@ class Recommender:
         """Scores ``(len(user_ids), len(item_ids))``, float32; higher is better."""
         return self.score_index(self.user_index(user_ids), self.item_index(item_ids))
 
-    def recommend(self, user_ids, k: int = 10, exclude_seen: bool = True, candidates=None) -> pd.DataFrame:
+    def recommend(self, user_ids, k: int = 10, exclude_seen: bool = True, candidates=None,
+                  mark_new: bool = False) -> pd.DataFrame:
         """Top-``k`` items per user as a DataFrame ``user_id, rank, item_id, score``.
 
         ``rank`` starts at 1. ``candidates`` restricts ranking to those item ids.
         A user may get fewer than ``k`` rows when fewer items are eligible.
+        ``mark_new`` adds ``is_new``: items scored from their photo alone (:func:`recsys.scoring.new_items`).
         """
         if k < 1:
             raise ValueError(f"`k` must be >= 1, got {k}")
@@ -162,12 +164,15 @@ class Recommender:
         columns = None if candidates is None else self.item_index(candidates)
         items, item_vectors = ((self.item_ids_, self.item_vectors_) if columns is None
                                else (self.item_ids_[columns], self.item_vectors_[columns]))
+        new = (new_items(self) if columns is None else new_items(self)[columns]) if mark_new else None
         seen = self.seen_[rows] if exclude_seen else None
-        frames = [ranked_frame(self.user_ids_[rows[start:start + len(idx)]], "user_id", items, "item_id", idx, val)
+        frames = [ranked_frame(self.user_ids_[rows[start:start + len(idx)]], "user_id", items, "item_id", idx, val,
+                               new)
                   for start, idx, val in chunked_top_k(self.user_vectors_[rows], item_vectors, k, seen,
                                                        seen_columns=columns)]
         return pd.concat(frames, ignore_index=True) if frames else ranked_frame(
-            [], "user_id", [], "item_id", np.zeros((0, 0), np.int64), np.zeros((0, 0), np.float32))
+            [], "user_id", [], "item_id", np.zeros((0, 0), np.int64), np.zeros((0, 0), np.float32),
+            None if new is None else np.zeros(0, bool))
 
     # -- persistence (no pickle): recsys.models.files ------------------------------
     def save(self, path: str | os.PathLike) -> Path:

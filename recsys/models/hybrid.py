@@ -273,7 +273,7 @@ class HybridRecommender(HybridScorer):
         # the catalog as it was then: known items and the arrivals (items no one touched yet come later)
         catalog = np.union1d(np.flatnonzero(warm), pseudo_new)
         v, warm = v[catalog], warm[catalog]
-        self.newness_scale_ = newness.with_shift(u, v, warm, 0.0)[2]
+        self.newness_scale_ = newness.stretch(newness.moments(u, v, warm))
         relevant = self._relevant(users, catalog, validation)
         results = newness.shift_results(u, v, warm, relevant, train_items[users][:, catalog], self.eval_k,
                                         self.newness_scale_)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.evaluation.metrics import ranking_metrics
+from recsys.evaluation.metrics import ranking_metrics, share_in_top
 from recsys.models.cold_start import score_moments
 from recsys.scoring import chunked_top_k
 
@@ -49,27 +49,45 @@ SHIFTS = tuple(float(s) for s in np.round(np.arange(0.0, 8.01, 0.25), 2))
 MIN_NEW_ITEMS, MAX_SCALE = 20, 20.0
 
 
-def with_shift(user_vectors: np.ndarray, item_vectors: np.ndarray, warm: np.ndarray, shift: float,
-               scale: float | None = None, new_like: np.ndarray | None = None):
-    """``(users, items, scale)`` with the newness column appended: new items' vectors times
-    ``scale`` and 1 in it, known items 0; users ``shift * sigma_u + (1 - scale) * mu_u``.
-
-    So a user's new-item scores keep their mean ``mu_u`` and are stretched by ``scale``
-    (default: the median over users of the known items' spread over the new items'
-    spread, so both spread alike; 1 with under ``MIN_NEW_ITEMS`` new items), then moved
-    up by ``shift`` known-item spreads ``sigma_u``. ``new_like``: vectors of items scored as
-    new ones are (the catalog's photos), whose moments stand for the new items' where there
-    are fewer than ``MIN_NEW_ITEMS`` of those: a model trained before its arrivals came.
-    """
+def moments(user_vectors: np.ndarray, item_vectors: np.ndarray, warm: np.ndarray,
+            new_like: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """``(sigma_u, mu_u, new sigma_u, new items counted)``: each user's spread of known-item scores,
+    and the mean and spread of new-item scores. ``new_like``: vectors of items scored as new
+    ones are (the catalog's photos), standing for the new items where there are fewer than
+    ``MIN_NEW_ITEMS`` of those: a model trained before its arrivals came."""
     warm = np.asarray(warm, bool)
     known, new = item_vectors[warm] if warm.any() else item_vectors, item_vectors[~warm]
     if new_like is not None and len(new) < MIN_NEW_ITEMS:
         new = new_like
     sigma = score_moments(user_vectors, known)[1]
     mu, new_sigma = score_moments(user_vectors, new) if len(new) else (np.zeros(len(sigma)), sigma)
-    if scale is None:
-        scale = float(np.median(sigma / new_sigma)) if len(new) >= MIN_NEW_ITEMS and len(sigma) else 1.0
-        scale = float(np.clip(scale, 1.0 / MAX_SCALE, MAX_SCALE))
+    return sigma, mu, new_sigma, len(new)
+
+
+def stretch(spread) -> float:
+    """The default stretch of :func:`with_shift` from :func:`moments`: the median over users of the
+    known items' spread over the new items', bounded by ``MAX_SCALE`` either way (1 with under
+    ``MIN_NEW_ITEMS`` new items)."""
+    sigma, _, new_sigma, n_new = spread
+    scale = float(np.median(sigma / new_sigma)) if n_new >= MIN_NEW_ITEMS and len(sigma) else 1.0
+    return float(np.clip(scale, 1.0 / MAX_SCALE, MAX_SCALE))
+
+
+def with_shift(user_vectors: np.ndarray, item_vectors: np.ndarray, warm: np.ndarray, shift: float,
+               scale: float | None = None, new_like: np.ndarray | None = None, spread=None):
+    """``(users, items, scale)`` with the newness column appended: new items' vectors times
+    ``scale`` and 1 in it, known items 0; users ``shift * sigma_u + (1 - scale) * mu_u``.
+
+    So a user's new-item scores keep their mean ``mu_u`` and are stretched by ``scale``
+    (default: :func:`stretch`, so known and new items spread alike), then moved up by
+    ``shift`` known-item spreads ``sigma_u``. ``spread``: :func:`moments`, when the caller
+    tries many shifts (default: computed here, with ``new_like``).
+    """
+    warm = np.asarray(warm, bool)
+    if spread is None:
+        spread = moments(user_vectors, item_vectors, warm, new_like)
+    sigma, mu, _, _ = spread
+    scale = stretch(spread) if scale is None else scale
     column = (shift * sigma + (1.0 - scale) * mu).astype(np.float32)
     items = np.where(warm[:, None], item_vectors, scale * item_vectors)
     return (np.hstack([user_vectors, column[:, None]]).astype(np.float32),
@@ -77,17 +95,11 @@ def with_shift(user_vectors: np.ndarray, item_vectors: np.ndarray, warm: np.ndar
 
 
 def ranked(user_vectors, item_vectors, warm, shift: float, seen: sp.csr_matrix | None, k: int,
-           scale: float) -> np.ndarray:
+           scale: float, spread) -> np.ndarray:
     """The users' top ``k`` item indices with ``shift`` and ``scale`` (:func:`with_shift`), ``seen`` excluded."""
-    users, items, _ = with_shift(user_vectors, item_vectors, warm, shift, scale)
+    users, items, _ = with_shift(user_vectors, item_vectors, warm, shift, scale, spread=spread)
     tops = [idx for _, idx, _ in chunked_top_k(users, items, k, seen)]
     return np.vstack(tops) if tops else np.zeros((0, k), np.int64)
-
-
-def new_share(top: np.ndarray, warm: np.ndarray) -> float:
-    """Share of new (not ``warm``) items among the filled slots of ``top``."""
-    new = (~np.asarray(warm, bool))[top[top >= 0]]
-    return float(new.mean()) if new.size else 0.0
 
 
 def shift_results(user_vectors: np.ndarray, item_vectors: np.ndarray, warm: np.ndarray, relevant: sp.csr_matrix,
@@ -95,10 +107,11 @@ def shift_results(user_vectors: np.ndarray, item_vectors: np.ndarray, warm: np.n
     """``{shift: (NDCG@k, share of new items in the top k)}`` for each of :data:`SHIFTS` when
     ``user_vectors`` rank every item (``relevant``, ``seen``: users x items) against their
     held-out positives."""
+    spread, new = moments(user_vectors, item_vectors, warm), ~np.asarray(warm, bool)
     out = {}
     for shift in SHIFTS:
-        top = ranked(user_vectors, item_vectors, warm, shift, seen, k, scale)
-        out[shift] = (ranking_metrics(top, relevant, k)["ndcg"], new_share(top, warm))
+        top = ranked(user_vectors, item_vectors, warm, shift, seen, k, scale, spread)
+        out[shift] = (ranking_metrics(top, relevant, k)["ndcg"], share_in_top(top, new))
     return out
 
 
@@ -106,8 +119,12 @@ def solve_shift(user_vectors, item_vectors, warm, share: float, seen: sp.csr_mat
                 scale: float) -> float:
     """The shift of :data:`SHIFTS` whose top ``k`` holds the nearest share of new items to
     ``share``: a bisection, since the share grows with the shift."""
+    spread, new, shares = moments(user_vectors, item_vectors, warm), ~np.asarray(warm, bool), {}
+
     def share_at(n):
-        return new_share(ranked(user_vectors, item_vectors, warm, SHIFTS[n], seen, k, scale), warm)
+        if n not in shares:
+            shares[n] = share_in_top(ranked(user_vectors, item_vectors, warm, SHIFTS[n], seen, k, scale, spread), new)
+        return shares[n]
 
     low, high = 0, len(SHIFTS) - 1
     while low < high:
