@@ -9,7 +9,8 @@ from urllib.parse import urlparse
 import numpy as np
 
 from pipelines.common import (add_arrivals, add_candidates, add_overwrite_argument, add_spark_arguments,
-                              check_spark_installed, check_writable, local_model, read_ids, read_items, start_spark)
+                              check_spark_installed, check_writable, local_model, local_output, read_ids,
+                              read_items, resolve_users, start_spark)
 from recsys import tracking
 from recsys.batch import DEFAULT_CHUNK, batch_recommend, exclusion_mask
 from recsys.data import load_dataset
@@ -20,6 +21,8 @@ def add_arguments(parser):
     parser.add_argument("--out", required=True, help="output folder of Parquet parts (user_id, rank, item_id, score)")
     add_overwrite_argument(parser)
     parser.add_argument("--users", default=None, help="CSV or Parquet with a user_id column (default: every user)")
+    parser.add_argument("--skip-unknown-users", action="store_true",
+                        help="leave out --users the model does not know (default: refuse them)")
     parser.add_argument("--k", type=int, default=20, help="items per user")
     parser.add_argument("--candidates", default=None, help="items table: an allow-list; new items are embedded")
     parser.add_argument("--new-items", default=None, metavar="ITEMS",
@@ -48,17 +51,17 @@ def run(args) -> int:
     conditions = parse_conditions(args.exclude_where)
     if args.k < 1 or args.chunk < 1:
         raise ValueError(f"--k and --chunk must be >= 1, got {args.k} and {args.chunk}")
-    out = urlparse(args.out)
-    if out.scheme in ("", "file"):  # hdfs:// and s3a:// are Spark's to write
-        check_writable(out.path, args.overwrite, inputs=[args.users, args.candidates, args.new_items, args.data,
-                                                         local_model(args.model)])
+    if args.engine == "local" or urlparse(args.out).scheme in ("", "file"):  # hdfs://, s3a://: Spark's to write
+        args.out = check_writable(local_output(args.out, args.engine), args.overwrite,
+                                  inputs=[args.users, args.candidates, args.new_items, args.data,
+                                          local_model(args.model)])
     check_spark_installed(args)
     tracking.connect(args.experiment)
     from recsys.bundle import ModelBundle
 
     bundle = ModelBundle.load(tracking.resolve_model_dir(args.model))
     model = bundle.model
-    users = read_ids(args.users, "user_id") if args.users else None
+    users = resolve_users(bundle, read_ids(args.users, "user_id"), args.skip_unknown_users) if args.users else None
     arrivals = []
     if args.new_items:
         arrivals += add_arrivals(bundle, read_items(args.new_items), Path(args.new_items).parent)

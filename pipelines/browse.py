@@ -7,11 +7,17 @@ import errno
 import socket
 from pathlib import Path
 
-from pipelines.common import read_items
+from pipelines.common import MAX_SKIPPED_SHOWN, read_items
 from recsys import tracking
 from recsys.data import load_dataset
+from recsys.data.images import max_image_bytes
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+#: threads answering requests (pages and uploads); waiting connections take none
+WORKER_THREADS = 8
+#: open connections at most; more wait in the listen backlog
+CONNECTION_LIMIT = 1000
+MAX_HEADER_BYTES = 64 * 1024
 
 
 def add_arguments(parser):
@@ -26,6 +32,10 @@ def add_arguments(parser):
                         help="address to listen on; anything but loopback shows the model to your network")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on")
     parser.add_argument("--k", type=int, default=12, help="items and users per list")
+    parser.add_argument("--image-root", default=None, metavar="FOLDER",
+                        help="serve only photos inside FOLDER (default: wherever the items tables put them)")
+    parser.add_argument("--idle-timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="close a connection that sends nothing for this long (slow or stalled clients)")
 
 
 def check_port(host: str, port: int) -> None:
@@ -53,12 +63,12 @@ def model_run(model: str, bundle) -> dict | None:
 
 
 def run(args) -> int:
-    if args.k < 1:
-        raise ValueError(f"--k must be >= 1, got {args.k}")
+    if args.k < 1 or args.idle_timeout <= 0:
+        raise ValueError(f"--k and --idle-timeout must be positive, got {args.k} and {args.idle_timeout}")
+    if args.image_root and not Path(args.image_root).is_dir():
+        raise FileNotFoundError(f"--image-root {args.image_root}: folder not found")
     check_port(args.host, args.port)
     new_items = read_items(args.new_items) if args.new_items else None
-    from werkzeug.serving import make_server
-
     from recsys.bundle import ModelBundle
     from recsys.explorer.app import create_app
     from recsys.explorer.catalog import Explorer
@@ -67,13 +77,34 @@ def run(args) -> int:
     data = Path(args.data) if args.data else training_folder(bundle)
     dataset = load_dataset(data) if data else None
     explorer = Explorer(bundle, dataset, new_items, Path(args.new_items).parent if args.new_items else None,
-                        run=model_run(args.model, bundle), k=args.k)
-    server = make_server(args.host, args.port, create_app(explorer), threaded=True)
+                        run=model_run(args.model, bundle), k=args.k, image_root=args.image_root)
+    server = serve(create_app(explorer), args.host, args.port, args.idle_timeout)
     if args.host not in LOOPBACK:
         print(f"Warning: listening on {args.host}: anyone who can reach it sees this model and its users")
-    print(f"Explorer of {args.model}: {len(bundle.model.user_ids_):,} users, {len(bundle.model.item_ids_):,} items "
-          f"({len(explorer.new_item_ids):,} new); photos from {data or 'nowhere (no --data)'}")
-    print(f"Open http://{args.host}:{server.server_port}/ (Ctrl-C stops it)", flush=True)
-    server.serve_forever()  # until Ctrl-C or SIGTERM (werkzeug takes the interrupt and closes the socket)
+    print(f"Explorer of {tracking.redact(args.model)}: {len(bundle.model.user_ids_):,} users, "
+          f"{len(bundle.model.item_ids_):,} items ({len(explorer.new_item_ids):,} new); "
+          f"{len(explorer.images):,} photos from {data or 'nowhere (no --data)'}"
+          + (f" within {args.image_root}" if args.image_root else ""))
+    for item_id, reason in explorer.images.skipped[:MAX_SKIPPED_SHOWN]:
+        print(f"  photo of {item_id!r} not served: {reason}")
+    if len(explorer.images.skipped) > MAX_SKIPPED_SHOWN:
+        print(f"  ... and {len(explorer.images.skipped) - MAX_SKIPPED_SHOWN} more photos not served")
+    print(f"Open http://{args.host}:{server.effective_port}/ (Ctrl-C stops it)", flush=True)
+    server.run()  # until Ctrl-C or SIGTERM: waitress takes the interrupt and stops its threads
+    server.close()
     print("Stopped")
     return 0
+
+
+def serve(app, host: str, port: int, idle_timeout: float):
+    """A waitress server: requests are read whole by its event loop before a worker
+    thread sees them, so slow or stalled clients hold no thread, and a connection
+    idle for ``idle_timeout`` seconds is closed."""
+    from waitress.server import create_server
+
+    from recsys.explorer.app import FORM_OVERHEAD
+
+    return create_server(app, host=host, port=port, threads=WORKER_THREADS, channel_timeout=idle_timeout,
+                         connection_limit=CONNECTION_LIMIT, max_request_header_size=MAX_HEADER_BYTES,
+                         max_request_body_size=max_image_bytes() + FORM_OVERHEAD, cleanup_interval=1,
+                         ident="recsys")

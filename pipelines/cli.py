@@ -123,7 +123,9 @@ def main(argv=None) -> int:
         message = user_error_message(exc)
         if message is None:
             raise  # a bug: keep the traceback
-        print(f"recsys {args.command}: error: {message}", file=sys.stderr)
+        from recsys.tracking import redact  # a message may quote a tracking URI: never its credentials
+
+        print(f"recsys {args.command}: error: {redact(message)}", file=sys.stderr)
         return 2
     finally:
         if in_main_thread:

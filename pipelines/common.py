@@ -6,6 +6,7 @@ import dataclasses
 import importlib.util
 import warnings
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
@@ -31,6 +32,16 @@ def embed_with_report(dataset, encoder, store: str, batch_size: int = 64, embed=
                            embed=embed or embed_files)
     print(f"  {result.summary()}")
     return result
+
+
+def check_learnable(dataset) -> None:
+    """Before embedding: a dataset a model can learn from (positives on two items or more)."""
+    positives = dataset.positives()
+    if positives.empty:
+        raise ValueError(f"{dataset.root}: no positive interactions to learn from ({dataset.summary()['positive_rule']})")
+    if positives["item_idx"].nunique() < 2:
+        raise ValueError(f"{dataset.root}: positives on {positives['item_idx'].nunique()} item only; a recommender "
+                         "needs positives on two items or more")
 
 
 def print_skipped(result, template: str) -> None:
@@ -97,9 +108,24 @@ def start_spark(args, app_name: str):
                          f"{str(exc).splitlines()[0]}") from None
 
 
-def check_writable(out: str | Path, overwrite: bool = False, inputs=()) -> None:
+def local_output(out: str, engine: str = "local") -> str:
+    """An ``--out`` as a local path: a ``file://`` URI becomes its path; other URIs
+    (``s3a://``, ``hdfs://``) are Spark's to write, so refused here."""
+    parsed = urlparse(str(out))
+    if parsed.scheme == "file":
+        return unquote(parsed.path)
+    if parsed.scheme:
+        spark = " with --engine local; use --engine spark" if engine == "local" else ""
+        raise ValueError(f"--out {out}: {parsed.scheme}:// cannot be written{spark or ' by this command'}; "
+                         "give a local path or a file:// URI")
+    return str(out)
+
+
+def check_writable(out: str | Path, overwrite: bool = False, inputs=()) -> str:
     """Fail before a long job, not after it, when the output must not or cannot be
-    written: see :func:`recsys.io.check_output`."""
+    written: see :func:`recsys.io.check_output`. Returns the output as a local path
+    (:func:`local_output`)."""
+    out = local_output(str(out))
     check_output(out, overwrite, inputs)
     parent = Path(out).resolve().parent
     while not parent.exists():
@@ -110,6 +136,7 @@ def check_writable(out: str | Path, overwrite: bool = False, inputs=()) -> None:
         probe.unlink()
     except OSError as exc:
         raise ValueError(f"{out}: cannot write there ({exc.strerror})") from None
+    return out
 
 
 def local_model(model: str) -> str | None:
@@ -210,6 +237,7 @@ def evaluate_dataset(dataset, config, encoder):
     from pipelines import tracked
     from recsys.evaluation import fit_and_evaluate, make_split, metric_table
 
+    check_learnable(dataset)
     s = config.split
     split = make_split(dataset, **dataclasses.asdict(s))
     embedded = embed_with_report(dataset, encoder, config.store)

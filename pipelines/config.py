@@ -44,6 +44,12 @@ class SplitConfig:
     last: str | None = None
     cold_draw: str = "random"
 
+    def __post_init__(self):  # the choices are checked by make_split, the first step of an evaluation
+        for name in ("test_share", "cold_share"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
+                raise ValueError(f"config [split] `{name}` must be a number in [0, 1), got {value!r}")
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -55,10 +61,8 @@ class RunConfig:
     store: str = str(DEFAULT_STORE)
 
     def __post_init__(self):
-        known = hybrid_defaults() if self.model else {}
-        unknown = sorted(set(self.model) - set(known))
-        if unknown:
-            raise ValueError(f"config [model]: unknown key(s) {unknown}; expected some of {list(known)}")
+        if self.model:
+            check_model(self.model, "config")
         if not self.ks or min(self.ks) < 1:
             raise ValueError(f"config `ks` must be a non-empty list of integers >= 1, got {list(self.ks)}")
 
@@ -89,14 +93,63 @@ def _read(path: Path) -> dict:
 
 
 def _checked(values, cls, source: str, where: str) -> dict:
-    """``values`` as a mapping holding only field names of ``cls``; else a clear error."""
+    """``values`` as a mapping holding only field names of ``cls``, each of its field's
+    type; else a clear error."""
     if not isinstance(values, dict):
         raise ValueError(f"{source}: {where} must be a mapping, got {type(values).__name__}")
-    allowed = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - allowed)
+    allowed = {f.name: f.type for f in fields(cls)}
+    unknown = sorted(set(values) - set(allowed))
     if unknown:
         raise ValueError(f"{source}: unknown key(s) {unknown} in {where}; expected some of {sorted(allowed)}")
-    return values
+    return {key: check_type(value, allowed[key], f"{source}: {where} `{key}`") for key, value in values.items()}
+
+
+#: the annotations of config fields -> the Python values a file may give them, and their names
+TYPES = {"int": ((int,), "an integer"), "float": ((int, float), "a number"), "str": ((str,), "a string"),
+         "bool": ((bool,), "true or false"), "None": ((type(None),), "null"), "tuple": ((list, tuple), "a list"),
+         "dict": ((dict, type(None)), "a mapping"), "EncoderConfig": ((dict, type(None)), "a mapping"),
+         "SplitConfig": ((dict, type(None)), "a mapping")}
+#: the hybrid's settings that must be > 0, or lie in [0, 1); the others must be >= 0
+POSITIVE = {"factors", "epochs", "batch_size", "learning_rate", "image_hidden", "patience", "eval_k"}
+SHARES = {"id_dropout", "image_dropout", "validation_share"}
+
+
+def check_type(value, annotation: str, where: str):
+    """``value`` as the annotated type (``"int | None"``...): a bool is no number, and a
+    number YAML 1.1 reads as a string (``1e-3``) is taken as the number. Returns it."""
+    names = [t.strip() for t in str(annotation).split("|")]
+    if "float" in names and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    kinds = tuple(kind for name in names for kind in TYPES.get(name, ((object,), ""))[0])
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        wanted = " or ".join(TYPES.get(name, ((), name))[1] for name in names)
+        raise ValueError(f"{where} must be {wanted}, got {value!r}")
+    return value
+
+
+def check_model(values, source: str) -> dict:
+    """The ``model`` section: known keys, each of its default's type and in range."""
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{source}: [model] must be a mapping, got {type(values).__name__}")
+    defaults = hybrid_defaults()
+    unknown = sorted(set(values) - set(defaults))
+    if unknown:
+        raise ValueError(f"{source}: [model]: unknown key(s) {unknown}; expected some of {list(defaults)}")
+    checked = {}
+    for key, value in values.items():
+        where = f"{source}: [model] `{key}`"
+        checked[key] = value = check_type(value, type(defaults[key]).__name__, where)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            low_ok = value > 0 if key in POSITIVE else value >= 0
+            if not low_ok or (key in SHARES and value >= 1):
+                rule = "> 0" if key in POSITIVE else "in [0, 1)" if key in SHARES else ">= 0"
+                raise ValueError(f"{where} must be {rule}, got {value!r}")
+    return checked
 
 
 def load_config(path: str | Path | None, **defaults) -> RunConfig:
@@ -111,13 +164,18 @@ def load_config(path: str | Path | None, **defaults) -> RunConfig:
         raw = _read(path)
     except Exception as exc:  # json, yaml and toml each raise their own parse errors
         raise ValueError(f"{path}: cannot be parsed: {exc}") from None
-    _checked(raw, RunConfig, str(path), "the top level")
+    raw = _checked(raw, RunConfig, str(path), "the top level")
     values = defaults | {k: v for k, v in raw.items() if k not in ("encoder", "split")}
+    if "model" in raw:
+        values["model"] = check_model(raw["model"], str(path))
     if "ks" in values:
+        for k in values["ks"]:
+            check_type(k, "int", f"{path}: every `ks` entry")
         values["ks"] = tuple(values["ks"])
     encoder = defaults.get("encoder", DEFAULT_ENCODER)
     if "encoder" in raw:
-        encoder = EncoderConfig(**(asdict(encoder) | _checked(raw["encoder"], EncoderConfig, str(path), "[encoder]")))
+        encoder = EncoderConfig(**(asdict(encoder) | _checked(raw["encoder"] or {}, EncoderConfig, str(path),
+                                                               "[encoder]")))
     split = SplitConfig(**_checked(raw.get("split") or {}, SplitConfig, str(path), "[split]"))
     return RunConfig(encoder=encoder, split=split, **{k: v for k, v in values.items() if k not in ("encoder", "split")})
 

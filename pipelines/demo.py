@@ -60,6 +60,6 @@ def run(args) -> int:
           f"interactions ranked with the known items (model trained on every interaction; items {user} has "
           "are left out):")
     print(recs.to_string(index=False))
-    print(f"\nMLflow run {run.info.run_id} in {tracking.tracking_uri()}; model {info.model_uri}")
-    print("See it with: mlflow ui --backend-store-uri " + tracking.tracking_uri())
+    print(f"\nMLflow run {run.info.run_id} in {tracking.shown_uri()}; model {info.model_uri}")
+    print("See it with: mlflow ui --backend-store-uri " + tracking.shown_uri())
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 from pipelines.common import add_spark_arguments, check_spark_installed, embed_with_report, print_skipped, start_spark
 from pipelines.config import add_encoder_arguments, encoder_config
@@ -24,6 +25,9 @@ def run(args) -> int:
 
     check_spark_installed(args)
     dataset = load_dataset(args.dataset)
+    if Path(args.store).resolve().is_relative_to(dataset.root.resolve()):
+        raise ValueError(f"--store {args.store}: inside the dataset folder {args.dataset}; recsys never writes "
+                         "into its input: choose a folder outside it")
     encoder = ImageEncoder(encoder_config(args))
     embed = None
     if args.engine == "spark":

@@ -34,7 +34,7 @@ def add_arguments(parser):
 def run(args) -> int:
     if args.k < 1:
         raise ValueError(f"--k must be >= 1, got {args.k}")
-    check_writable(args.out, args.overwrite, inputs=[args.users, args.candidates, local_model(args.model)])
+    args.out = check_writable(args.out, args.overwrite, inputs=[args.users, args.candidates, local_model(args.model)])
     from recsys.bundle import ModelBundle
 
     bundle = ModelBundle.load(tracking.resolve_model_dir(args.model))

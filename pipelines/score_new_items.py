@@ -28,7 +28,7 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    check_writable(args.out, args.overwrite, inputs=[args.items, local_model(args.model)])
+    args.out = check_writable(args.out, args.overwrite, inputs=[args.items, local_model(args.model)])
     tracking.connect(args.experiment)
     items = read_items(args.items)
     from recsys.bundle import ModelBundle

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from pipelines import tracked
-from pipelines.common import add_overwrite_argument, check_writable, embed_with_report
+from pipelines.common import add_overwrite_argument, check_learnable, check_writable, embed_with_report
 from pipelines.config import add_encoder_arguments, run_config
 from recsys import tracking
 from recsys.data import load_dataset
@@ -28,6 +28,7 @@ def train(dataset, config, encoder, out, overwrite: bool = False):
     ``(bundle, embed_result, fit_seconds)``."""
     from recsys.bundle import ModelBundle
 
+    check_learnable(dataset)
     embedded = embed_with_report(dataset, encoder, config.store)
     model = config.hybrid()
     started = time.perf_counter()
@@ -43,7 +44,7 @@ def train(dataset, config, encoder, out, overwrite: bool = False):
 
 def run(args) -> int:
     config = run_config(args)
-    check_writable(args.out, args.overwrite, inputs=[args.dataset])
+    args.out = check_writable(args.out, args.overwrite, inputs=[args.dataset])
     tracking.connect(args.experiment)  # an unreachable tracking server fails here, before training
     dataset = load_dataset(args.dataset, positive_threshold=config.positive_threshold)
     from recsys.vision import ImageEncoder
@@ -66,6 +67,6 @@ def run(args) -> int:
              f"; arrivals at {model.newness_share_:.0%} of each top {model.eval_k} on validation "
              f"(shift {model.newness_shift_:g} sd, stretch {model.newness_scale_:.2g})"))
     print(f"Saved model directory {args.out}")
-    print(f"MLflow run {run.info.run_id} ({tracking.tracking_uri()}); model: {info.model_uri}"
+    print(f"MLflow run {run.info.run_id} ({tracking.shown_uri()}); model: {info.model_uri}"
           + (f"; registered as {args.register} version {info.registered_model_version}" if args.register else ""))
     return 0

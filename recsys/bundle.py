@@ -63,11 +63,20 @@ class ModelBundle:
             raise FileNotFoundError(f"{path}: not a recsys model directory (no bundle.json); "
                                     "create one with `recsys train DATASET --out DIR`")
         info = formats.read_json(path / "bundle.json", BUNDLE_FORMAT, None)
-        a = formats.load_arrays(path / "item_embeddings.npz", {"vectors": "item_ids", "has_image": "item_ids"})
-        return cls(model=HybridRecommender.load(path / "model"), encoder=ImageEncoder.load(path / "encoder"),
+        where = path / "item_embeddings.npz"
+        a = formats.load_arrays(where, {"vectors": "item_ids", "has_image": "item_ids"},
+                                names={"item_ids", "vectors", "has_image"})
+        encoder = ImageEncoder.load(path / "encoder")
+        if a["vectors"].ndim != 2 or a["vectors"].shape[1] != encoder.dim:
+            raise formats.CorruptFile(f"{where}: vectors are {a['vectors'].shape[1:]} wide, but the encoder in "
+                                      f"{path / 'encoder'} makes {encoder.dim}-d embeddings; save the model again")
+        items = None
+        if (path / "items.parquet").exists():
+            with formats.open_regular(path / "items.parquet", formats.max_model_bytes()) as f:
+                items = pd.read_parquet(f)
+        return cls(model=HybridRecommender.load(path / "model"), encoder=encoder,
                    item_ids=a["item_ids"].astype(object), item_vectors=a["vectors"], has_image=a["has_image"],
-                   info=info,
-                   items=pd.read_parquet(path / "items.parquet") if (path / "items.parquet").exists() else None)
+                   info=info, items=items)
 
     def embed_items(self, items: pd.DataFrame, root) -> EmbedResult:
         """Embed an items table's images (``item_id, image_path`` relative to ``root``)

@@ -1,7 +1,9 @@
 """Safe outputs: recsys replaces only what it wrote, atomically, and never an input.
 
-Each output folder holds a marker file (:data:`MARKER`) and each output Parquet
-file a schema metadata key (:data:`PARQUET_KEY`); anything else at a target is
+Each output folder holds a marker file (:data:`MARKER`) listing every file recsys
+wrote into it (a manifest), and each output Parquet file a schema metadata key
+(:data:`PARQUET_KEY`). A folder is replaced only while it holds exactly its
+manifest; anything else at a target, or a folder a user added a file to, is
 refused unless the caller passes ``overwrite=True`` (``--overwrite``). Work
 happens in a temporary path beside the target (named with the writer's process
 id), which is renamed into place at the end, under a lock on the parent folder
@@ -31,10 +33,33 @@ class OutputError(ValueError):
     """A target recsys must not write to: another program's data, or the command's input."""
 
 
+def folder_files(folder: Path) -> list[str]:
+    """Every entry under ``folder`` but the marker, as sorted relative paths (a folder
+    ends with ``/``, so an empty one counts too)."""
+    out = []
+    for parent, dirs, files in os.walk(folder):
+        rel = Path(parent).relative_to(folder)
+        out += [f"{(rel / d).as_posix()}/" for d in dirs] + [(rel / f).as_posix() for f in files]
+    return sorted(p for p in out if p != MARKER)
+
+
+def foreign_files(folder: Path) -> list[str] | None:
+    """What a recsys output folder holds beyond its manifest (the files its marker lists);
+    ``None`` when the folder has no readable marker, or one without a manifest."""
+    try:
+        manifest = json.loads((folder / MARKER).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(manifest, list):
+        return None
+    return sorted(set(folder_files(folder)) - set(manifest))
+
+
 def written_by_recsys(target: Path) -> bool:
-    """Whether ``target`` is a folder with :data:`MARKER` or a Parquet file with :data:`PARQUET_KEY`."""
+    """Whether ``target`` is a folder holding exactly what recsys wrote there (its
+    :data:`MARKER` lists every file) or a Parquet file with :data:`PARQUET_KEY`."""
     if target.is_dir():
-        return (target / MARKER).is_file()
+        return foreign_files(target) == []
     if target.is_file() and target.suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -43,6 +68,22 @@ def written_by_recsys(target: Path) -> bool:
         except Exception:  # not Parquet, or unreadable: not ours
             return False
     return False
+
+
+def tracking_store_paths() -> list[Path]:
+    """The local MLflow store that ``MLFLOW_TRACKING_URI`` names (default
+    ``sqlite:///mlflow.db``): the SQLite file and the artifact root beside it
+    (``mlruns``), or a file store's folder. An output never replaces them."""
+    from urllib.parse import unquote, urlparse
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    parsed = urlparse(uri)
+    if parsed.scheme == "sqlite":
+        store = Path(unquote(uri.removeprefix("sqlite:///").split("?")[0])).absolute()
+        return [store.resolve(), (store.parent / "mlruns").resolve()]
+    if parsed.scheme in ("", "file"):
+        return [Path(unquote(parsed.path)).absolute().resolve()]
+    return []
 
 
 def check_output(target: str | os.PathLike, overwrite: bool = False, inputs=()) -> Path:
@@ -55,15 +96,20 @@ def check_output(target: str | os.PathLike, overwrite: bool = False, inputs=()) 
     target = Path(target).absolute()
     resolved = target.resolve()
     protected = [("the current folder", Path.cwd().resolve())] + \
-        [("this command's input", Path(p).resolve()) for p in inputs if p is not None]
+        [("this command's input", Path(p).resolve()) for p in inputs if p is not None] + \
+        [("the MLflow tracking store", p) for p in tracking_store_paths()]
     for what, path in protected:
         if resolved == path or path.is_relative_to(resolved):
             raise OutputError(f"{target}: refusing to write there: it is or holds {what} ({path})")
         if what != "the current folder" and resolved.is_relative_to(path):
             raise OutputError(f"{target}: refusing to write inside {what} ({path}); choose a path outside it")
     if target.is_symlink() or (target.exists() and not overwrite and not written_by_recsys(target)):
-        raise OutputError(f"{target}: exists and recsys did not write it (no {MARKER} marker); refusing to "
-                          "replace it. Choose another path, or pass --overwrite to replace it")
+        added = foreign_files(target) if target.is_dir() and not target.is_symlink() else None
+        why = (f"it holds files recsys did not write there ({', '.join(added[:5])}"
+               + (f" and {len(added) - 5} more" if len(added) > 5 else "") + ")") if added \
+            else f"recsys did not write it (no {MARKER} marker listing its files)"
+        raise OutputError(f"{target}: exists and {why}; refusing to replace it. Choose another path, "
+                          "or pass --overwrite to replace it")
     return target
 
 
@@ -141,7 +187,8 @@ def atomic_path(target: str | os.PathLike, directory: bool = False, overwrite: b
     try:
         yield tmp
         if directory:
-            (tmp / MARKER).write_text(json.dumps({"written_by": "recsys", "kind": kind}) + "\n")
+            manifest = {"written_by": "recsys", "kind": kind, "files": folder_files(tmp)}
+            (tmp / MARKER).write_text(json.dumps(manifest, indent=1) + "\n")
         _apply_umask(tmp)
         with locked(target.parent):
             check_output(target, overwrite)

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -24,6 +25,9 @@ from recsys.io import locked
 # MLflow draws a progress bar per downloaded artifact (about 20 per model): noise in
 # logs and notebook cells. Read at each download; set it to true to see them again.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# MLflow prints each run's URL with the tracking URI's credentials in it; recsys prints
+# the run id and the store itself, redacted (:func:`redact`)
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 #: MLflow 3's default: an SQLite file in the working directory
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -44,6 +48,22 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
+#: the user info of a URL (``alice:TOKEN@`` in ``http://alice:TOKEN@host``)
+_USER_INFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
+
+
+def redact(text) -> str:
+    """``text`` with the user info (user, password, token) of every URL in it removed:
+    what recsys writes, prints or shows never holds credentials. MLflow itself still
+    sends them, or takes ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD``."""
+    return _USER_INFO.sub(r"\1", str(text))
+
+
+def shown_uri() -> str:
+    """The tracking URI as recsys prints, stores and shows it (:func:`redact`)."""
+    return redact(tracking_uri())
+
+
 def check_server(uri: str, timeout: float = 5.0) -> None:
     """An HTTP tracking server must answer ``/health`` within ``timeout`` seconds."""
     if not uri.startswith(("http://", "https://")):
@@ -54,7 +74,7 @@ def check_server(uri: str, timeout: float = 5.0) -> None:
         response = requests.get(uri.rstrip("/") + "/health", timeout=timeout)
         response.raise_for_status()
     except requests.RequestException as exc:
-        raise TrackingError(f"MLflow tracking server {uri} cannot be reached ({type(exc).__name__}); "
+        raise TrackingError(f"MLflow tracking server {redact(uri)} cannot be reached ({type(exc).__name__}); "
                             "start it, fix MLFLOW_TRACKING_URI, or unset it to use sqlite:///mlflow.db") from None
 
 
@@ -73,7 +93,7 @@ def connect(experiment: str = DEFAULT_EXPERIMENT, timeout: float = 5.0) -> str:
     if store is not None:
         for path in (store, store.parent):
             if path.exists() and not os.access(path, os.W_OK):
-                raise TrackingError(f"MLflow tracking store {uri}: {path} is read-only; use a writable "
+                raise TrackingError(f"MLflow tracking store {redact(uri)}: {path} is read-only; use a writable "
                                     "folder or set MLFLOW_TRACKING_URI")
         store.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -84,7 +104,7 @@ def connect(experiment: str = DEFAULT_EXPERIMENT, timeout: float = 5.0) -> str:
                     mlflow.create_experiment(experiment, artifact_location=(store.parent / "mlruns").as_uri())
                 mlflow.set_experiment(experiment)
     except mlflow.exceptions.MlflowException as exc:
-        raise TrackingError(f"MLflow tracking store {uri}: {exc.message.strip().splitlines()[0]}") from None
+        raise TrackingError(redact(f"MLflow tracking store {uri}: {exc.message.strip().splitlines()[0]}")) from None
     return uri
 
 
@@ -201,7 +221,7 @@ def resolve_model_dir(model: str) -> Path:
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model))
     except mlflow.exceptions.MlflowException as exc:
-        raise ValueError(f"{model}: cannot be loaded from {tracking_uri()}: {exc.message}") from None
+        raise ValueError(redact(f"{model}: cannot be loaded from {tracking_uri()}: {exc.message}")) from None
     bundle = local / "artifacts" / "bundle"
     if not bundle.is_dir():
         raise ValueError(f"{model}: not a recsys model (no artifacts/bundle inside)")
@@ -212,7 +232,7 @@ def active_run_reference() -> dict:
     """The active run's id and store, recorded in a model directory saved inside it
     (so ``recsys browse`` can link a plain folder back to its run); ``{}`` outside a run."""
     run = mlflow.active_run()
-    return {"mlflow_run_id": run.info.run_id, "mlflow_tracking_uri": tracking_uri()} if run else {}
+    return {"mlflow_run_id": run.info.run_id, "mlflow_tracking_uri": shown_uri()} if run else {}
 
 
 def model_run_id(model: str) -> str:
@@ -228,18 +248,21 @@ def model_run_id(model: str) -> str:
 
 
 def run_summary(run_id: str, uri: str | None = None) -> dict:
-    """What a page shows of a run: name, status, start, metrics, and where to see it.
-    An unreachable store or unknown run gives ``{"run_id", "error"}``, not an exception."""
-    uri = uri or tracking_uri()
+    """What a page shows of a run: name, status, start, metrics, and where to see it
+    (``uri``: the store as a model directory recorded it; the current store when it
+    is that one, credentials included). An unreachable store or unknown run gives
+    ``{"run_id", "error"}``, not an exception. Nothing returned holds credentials."""
+    uri = tracking_uri() if uri is None or redact(uri) == shown_uri() else uri
+    shown = redact(uri)
     try:
         check_server(uri)
         run = mlflow.MlflowClient(tracking_uri=uri).get_run(run_id)
     except (TrackingError, mlflow.exceptions.MlflowException) as exc:
-        return {"run_id": run_id, "tracking_uri": uri, "error": str(exc).strip().splitlines()[0]}
+        return {"run_id": run_id, "tracking_uri": shown, "error": redact(str(exc).strip().splitlines()[0])}
     path = f"#/experiments/{run.info.experiment_id}/runs/{run_id}"
-    web = uri.rstrip("/") if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
-    return {"run_id": run_id, "tracking_uri": uri, "name": run.info.run_name, "status": run.info.status,
+    web = shown.rstrip("/") if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
+    return {"run_id": run_id, "tracking_uri": shown, "name": run.info.run_name, "status": run.info.status,
             "started": pd.Timestamp(run.info.start_time, unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M UTC"),
             "metrics": dict(sorted(run.data.metrics.items())), "url": f"{web}/{path}",
             "ui_command": None if uri.startswith(("http://", "https://"))
-            else f"mlflow ui --backend-store-uri {uri}"}
+            else f"mlflow ui --backend-store-uri {shown}"}

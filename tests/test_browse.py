@@ -5,17 +5,22 @@ which .ci/run installs), against a real server process serving the model that
 from __future__ import annotations
 
 import http.client
+import io
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import requests
+from PIL import Image
 
 from conftest import free_port, wait_until_up
 from recsys.data.demo import draw_item
@@ -23,6 +28,10 @@ from recsys.data.demo import draw_item
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 #: the explorer's list length in these tests
 K = 8
+#: the server's idle timeout in these tests, seconds
+IDLE_TIMEOUT = 3
+#: url -> the server's process id
+PIDS = {}
 #: set to a folder to keep the screenshots (the README's comes from here)
 SCREENSHOT_DIR_ENV = "RECSYS_SCREENSHOT_DIR"
 
@@ -54,10 +63,12 @@ def server(demo_run, new_items):
     run = demo_run[0]
     port = free_port()
     proc = subprocess.Popen([str(Path(sys.executable).with_name("recsys")), "browse", f"runs:/{run.info.run_id}/model",
-                             "--new-items", str(new_items), "--port", str(port), "--k", str(K)],
+                             "--new-items", str(new_items), "--port", str(port), "--k", str(K),
+                             "--idle-timeout", str(IDLE_TIMEOUT)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     wait_until_up(url + "/", proc)
+    PIDS[url] = proc.pid
     yield url
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
@@ -204,3 +215,52 @@ def test_model_page_links_the_mlflow_run(visit, demo_run):
     link = find("#run a")[0]
     assert run.info.run_id in link.get_attribute("href")
     assert "ESCAPES" in find("main")[0].text  # the arrival left out, with its reason
+
+
+def proc_status(pid: int, field: str) -> int:
+    """A number from /proc/PID/status (``Threads``, ``VmHWM`` and ``VmRSS`` in kB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def test_slow_clients_hold_no_thread_and_are_cut_after_the_idle_timeout(server):
+    pid = PIDS[server]
+    host, port = server.removeprefix("http://").split(":")
+    threads = proc_status(pid, "Threads")
+    stalled = []
+    for _ in range(150):  # each sends half a request, then nothing
+        conn = socket.create_connection((host, int(port)), timeout=30)
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        stalled.append(conn)
+    started = time.perf_counter()
+    assert requests.get(server + "/", timeout=20).status_code == 200
+    assert time.perf_counter() - started < 10
+    assert proc_status(pid, "Threads") <= threads + 2  # no thread per waiting connection
+    time.sleep(IDLE_TIMEOUT + 2)
+    for conn in stalled:
+        try:
+            assert conn.recv(1024) == b""  # the server closed it
+        except ConnectionResetError:
+            pass
+        conn.close()
+
+
+def test_parallel_uploads_are_decoded_a_few_at_a_time_and_freed(server):
+    pid = PIDS[server]
+    photo = io.BytesIO()
+    Image.new("RGB", (3900, 3900), (200, 40, 40)).save(photo, format="PNG")  # 15 MP, a few dozen KB
+    data = photo.getvalue()
+    rss, peak = proc_status(pid, "VmRSS"), proc_status(pid, "VmHWM")
+
+    def upload(_):
+        return requests.post(server + "/photo", files={"photo": ("big.png", data)}, timeout=300).status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        statuses = list(pool.map(upload, range(12)))
+    assert statuses == [200] * 12
+    grew_mb = (proc_status(pid, "VmHWM") - max(peak, rss)) / 1024
+    kept_mb = (proc_status(pid, "VmRSS") - rss) / 1024
+    print(f"peak grew {grew_mb:.0f} MB, kept {kept_mb:.0f} MB")
+    assert grew_mb < 700 and kept_mb < 500  # 12 decodes at once would need about 12 x 140 MB

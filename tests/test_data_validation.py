@@ -203,3 +203,30 @@ def test_positives_follow_the_rating_threshold(tmp_path):
     assert ds.positive_mask.tolist() == [True, False, True]
     with pytest.raises(DataError):
         load_dataset(tmp_path / "absent")
+
+
+def test_millisecond_and_nanosecond_epochs_are_read_as_such(tmp_path):
+    ms = write_dataset(tmp_path / "ms", "user_id,item_id,timestamp\nu1,A,1590969600000\nu2,A,1590969601500\n")
+    assert load_dataset(ms).interactions["timestamp"].tolist() == [1590969600.0, 1590969601.5]  # 2020-06-01
+    ns = write_dataset(tmp_path / "ns", "user_id,item_id,timestamp\nu1,A,1590969600000000000\n")
+    assert load_dataset(ns).interactions["timestamp"].tolist() == [1590969600.0]
+
+
+def test_a_column_mixing_seconds_and_milliseconds_names_rows_of_each(tmp_path, capsys):
+    write_dataset(tmp_path, "user_id,item_id,timestamp\nu1,A,1590969600\nu2,A,1590969600000\n")
+    err = fails(tmp_path, capsys, "interactions.csv column 'timestamp': mixes epoch seconds")
+    assert "row 1 ('1590969600')" in err and "with milliseconds (row 2 ('1590969600000'))" in err
+
+
+@pytest.mark.parametrize("fmt", ["EPS", "PPM", "TGA", "ICO"])
+def test_only_catalog_formats_are_opened(fmt, tmp_path):
+    """EPS would go to Ghostscript where it is installed; PPM, TGA and ICO Pillow decodes
+    itself, and a catalog does not use them either: all are refused by their content."""
+    path = tmp_path / "photo.jpg"  # the name does not matter, the bytes do
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(path, format=fmt)
+    with pytest.raises(ImageError) as refused:
+        load_rgb(path)
+    assert refused.value.reason == im.CORRUPT and "JPEG, PNG, WebP, GIF, BMP or TIFF" in str(refused.value)
+    for allowed in ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"):
+        Image.new("RGB", (16, 16), (200, 30, 30)).save(path, format=allowed)
+        assert load_rgb(path)[0].size == (16, 16)

@@ -17,8 +17,10 @@ from PIL import Image
 from conftest import REPO, write_image
 from recsys.bundle import ModelBundle
 from recsys.data import load_dataset
-from recsys.explorer.app import create_app
-from recsys.explorer.catalog import Explorer, image_files
+from recsys.data.images import CORRUPT, OUTSIDE
+from recsys.explorer.app import create_app, id_url
+from recsys.explorer.catalog import Explorer
+from recsys.explorer.photos import PhotoIndex
 
 SHOP = REPO / "data" / "example-shop"
 
@@ -55,15 +57,71 @@ def test_history_is_newest_first_and_recommendations_never_repeat_it(example_mod
     assert "0101" in set(ex.model.recommend(["U00"], k=36)["item_id"])  # the model alone would propose it
 
 
-def test_only_images_inside_the_dataset_folder_are_served(tmp_path):
-    root = tmp_path / "shop"
-    write_image(root / "images" / "a.png")
+def hostile_table(tmp_path):
+    """A new-items table kept in a home-like folder: photos (one in another folder, by an
+    absolute path) beside rows naming a key, the log, a web page and a path out."""
+    home = tmp_path / "home"
+    write_image(home / "images" / "a.png")
+    write_image(tmp_path / "photo-store" / "b.png", (30, 30, 200))
     write_image(tmp_path / "outside.png")
-    (root / "images" / "link.png").symlink_to(tmp_path / "outside.png")
-    table = pd.DataFrame({"item_id": ["a", "up", "abs", "link", "none"],
-                          "image_path": ["images/a.png", "../outside.png", str(tmp_path / "outside.png"),
-                                         "images/link.png", ""]})
-    assert image_files([(table, root)]) == {"a": (root / "images" / "a.png").resolve()}
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    (home / "page.html").write_text("<script>alert(1)</script>")
+    shutil.copy(SHOP / "interactions.csv", home / "interactions.csv")
+    table = pd.DataFrame({"item_id": ["a", "b", "evil", "x", "page", "up"],
+                          "image_path": ["images/a.png", str(tmp_path / "photo-store" / "b.png"), ".ssh/id_rsa",
+                                         "interactions.csv", "page.html", "../outside.png"]})
+    return table, home
+
+
+def test_only_files_that_open_as_images_are_served_wherever_the_catalog_keeps_them(tmp_path):
+    table, home = hostile_table(tmp_path)
+    photos = PhotoIndex([(table, home)], lambda item_id: item_id != "x")
+    assert {i: path for i, (path, _) in photos.files.items()} == {
+        "a": (home / "images" / "a.png").resolve(), "b": tmp_path / "photo-store" / "b.png"}
+    reasons = dict(photos.skipped)
+    assert reasons["evil"] == reasons["page"] == CORRUPT and reasons["up"] == OUTSIDE
+    assert reasons["x"] == "an item the model does not know"
+    narrowed = PhotoIndex([(table, home)], lambda item_id: True, image_root=home)
+    assert set(narrowed.files) == {"a"} and dict(narrowed.skipped)["b"] == "outside --image-root"
+
+
+def test_the_explorer_serves_photos_as_images_and_nothing_else(example_model, tmp_path):
+    table, home = hostile_table(tmp_path)
+    client = create_app(explorer(example_model, new_items=table, new_root=home)).test_client()
+    for item_id in ("evil", "x", "page", "up"):
+        response = client.get(f"/images/{item_id}")
+        assert response.status_code == 404 and b"OPENSSH" not in response.data and b"<script>" not in response.data
+    for item_id in ("a", "b"):
+        response = client.get(f"/images/{item_id}")
+        assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_links_encode_ids_so_each_leads_back_to_its_own_item(example_model, tmp_path):
+    ids = ["../../etc/passwd", "two\nlines", "..", ".", "a b?c#d", "x/../0100"]
+    for n, item_id in enumerate(ids):
+        write_image(tmp_path / "new" / f"{n}.png", (40 * n, 90, 200))
+    table = pd.DataFrame({"item_id": ids, "image_path": [f"{n}.png" for n in range(len(ids))]})
+    app = create_app(explorer(example_model, new_items=table, new_root=tmp_path / "new"))
+    client = app.test_client()
+    for item_id in ids:
+        url = id_url("items", item_id)
+        assert "/../" not in url and "\n" not in url and not url.endswith(("/..", "/.")), url
+        page = html.unescape(client.get(url).get_data(as_text=True))
+        assert f"<h1>Item {item_id}" in page, (item_id, url)
+        assert client.get(id_url("images", item_id)).headers["Content-Type"] == "image/png", item_id
+    start = client.get("/").get_data(as_text=True)
+    assert 'href="/items/..%2F..%2Fetc%2Fpasswd"' in start and 'href="/items/?id=..' in start
+
+
+def test_an_upload_over_the_pixel_budget_is_refused_from_its_header(example_model):
+    huge = io.BytesIO()
+    Image.new("RGB", (6300, 6300), (200, 40, 40)).save(huge, format="PNG")  # ~40 MP, a few dozen KB
+    client = create_app(explorer(example_model)).test_client()
+    refused = client.post("/photo", data={"photo": (io.BytesIO(huge.getvalue()), "huge.png")})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "too many pixels" in page and "6300x6300 &gt; 16,000,000" in page
 
 
 def test_new_photo_ranks_users_against_the_training_catalog(example_model, tmp_path):
@@ -104,7 +162,7 @@ def test_uploads_are_checked_like_validation_and_capped(example_model, monkeypat
     good = client.post("/photo", data={"photo": (io.BytesIO(png((210, 40, 40))), "red.png")})
     assert good.status_code == 200 and "Who will like it" in good.get_data(as_text=True)
     corrupt = client.post("/photo", data={"photo": (io.BytesIO(b"GIF89a" + bytes(100)), "bad.gif")})
-    assert corrupt.status_code == 400 and "bad.gif: cannot be used (not a readable image)" in corrupt.get_data(
+    assert corrupt.status_code == 400 and "bad.gif: cannot be used (not a readable JPEG, PNG" in corrupt.get_data(
         as_text=True)
     big = np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)  # noise: ~120 KB as PNG
     buffer = io.BytesIO()

@@ -10,14 +10,16 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import FAST_CONFIG as FAST, REPO, free_port
+from conftest import FAST_CONFIG as FAST, REPO, free_port, write_dataset
 from pipelines.cli import main
 from recsys.data.images import load_rgb
 
@@ -151,6 +153,55 @@ def test_non_finite_or_misshapen_arrays_are_named(model_copy, recommend_with):
     assert "array 'vectors' has 5 rows, expected 36" in recommend_with(model_copy)
 
 
+def test_model_files_that_block_or_balloon_are_refused_unread(model_copy, example_model, recommend_with):
+    bundle_json = model_copy / "bundle.json"
+    bundle_json.unlink()
+    os.mkfifo(bundle_json)  # a plain open would wait forever for a writer
+    assert "bundle.json: not a regular file" in recommend_with(model_copy)
+    bundle_json.unlink()
+    shutil.copy(example_model / "bundle.json", bundle_json)
+    model_json = model_copy / "model" / "model.json"
+    model_json.unlink()
+    model_json.symlink_to("/dev/zero")  # endless bytes
+    assert "model.json: not a regular file" in recommend_with(model_copy)
+    model_json.unlink()
+    shutil.copy(example_model / "model" / "model.json", model_json)
+    arrays = model_copy / "model" / "arrays.npz"
+    with zipfile.ZipFile(arrays, "a", compression=zipfile.ZIP_DEFLATED) as archive, \
+            archive.open("padding.npy", "w", force_zip64=True) as member:
+        np.lib.format.write_array(member, np.zeros(300 * 2**20, np.uint8))  # 300 MB packed into 0.3 MB
+    assert arrays.stat().st_size < 5 * 2**20
+    assert "arrays.npz: holds an array 'padding' this format does not name" in recommend_with(model_copy)
+    with np.load(example_model / "model" / "arrays.npz") as a:
+        saved = dict(a)
+    np.savez_compressed(arrays, **(saved | {"seen_indices": np.zeros(100 * 2**20, np.int32)}))
+    assert "array 'seen_indices' unpacks to 419,430,528 bytes from" in recommend_with(model_copy)
+
+
+def test_tampered_model_values_are_named_not_used(model_copy, example_model, recommend_with):
+    model_json = model_copy / "model" / "model.json"
+    edit_json(model_json, lambda m: m.update(params=None))
+    assert "model.json: 'params' must be a JSON object, found null" in recommend_with(model_copy)
+    edit_json(model_json, lambda m: m.update(params=[1, 2]))
+    assert "'params' must be a JSON object, found list" in recommend_with(model_copy)
+    edit_json(model_json, lambda m: m.pop("params"))
+    assert "model.json: missing key 'params'" in recommend_with(model_copy)
+    shutil.copy(example_model / "model" / "model.json", model_json)
+    arrays = model_copy / "model" / "arrays.npz"
+    with np.load(example_model / "model" / "arrays.npz") as a:
+        saved = dict(a)
+    np.savez(arrays, **(saved | {"seen_indices": saved["seen_indices"] + len(saved["item_ids"])}))
+    assert "seen_indices holds item indices outside 0..35" in recommend_with(model_copy)
+    np.savez(arrays, **(saved | {"user_vectors": saved["user_vectors"] * np.float32(1e30)}))
+    assert "user_vectors hold values up to" in recommend_with(model_copy)
+    np.savez(arrays, **saved)
+    embeddings = model_copy / "item_embeddings.npz"
+    with np.load(embeddings) as a:
+        vectors = dict(a)
+    np.savez(embeddings, **(vectors | {"vectors": vectors["vectors"][:, :7]}))
+    assert "item_embeddings.npz: vectors are (7,) wide, but the encoder in" in recommend_with(model_copy)
+
+
 def test_bad_json_and_unknown_keys_in_a_config_are_named(tmp_path, capsys):
     (tmp_path / "broken.json").write_text('{"model": {"epochs": 3,}')
     assert "broken.json: cannot be parsed" in error_of(
@@ -161,6 +212,71 @@ def test_bad_json_and_unknown_keys_in_a_config_are_named(tmp_path, capsys):
 
 
 # -- the environment -------------------------------------------------------------------------
+@pytest.mark.parametrize("text, named", [
+    ("ks: 10\n", "`ks` must be a list, got 10"),
+    ("model: {epochs: many}\n", "[model] `epochs` must be an integer, got 'many'"),
+    ("model: {learning_rate: fast}\n", "[model] `learning_rate` must be a number, got 'fast'"),
+    ("model: {learning_rate: -0.1}\n", "[model] `learning_rate` must be > 0, got -0.1"),
+    ("positive_threshold: high\n", "`positive_threshold` must be a number, got 'high'"),
+    ("encoder: {image_size: big}\n", "[encoder] `image_size` must be an integer, got 'big'"),
+    ("model: {use_ids: 1}\n", "[model] `use_ids` must be true or false, got 1"),
+])
+def test_config_values_of_the_wrong_type_or_range_are_one_line_before_any_work(text, named, tmp_path, capsys):
+    (tmp_path / "bad.yaml").write_text(text)
+    started = time.perf_counter()
+    line = error_of(["train", EXAMPLE_SHOP, "--out", tmp_path / "m", "--config", tmp_path / "bad.yaml"], capsys)
+    assert "bad.yaml" in line and named in line
+    assert time.perf_counter() - started < 10 and not (tmp_path / "m").exists()  # before embedding or training
+
+
+def test_an_empty_model_section_and_yaml_exponents_are_read_as_meant(tmp_path):
+    from pipelines.config import load_config
+
+    (tmp_path / "ok.yaml").write_text("model:\nencoder:\n")
+    assert load_config(tmp_path / "ok.yaml").model == {}
+    (tmp_path / "lr.yaml").write_text("model: {learning_rate: 1e-3}\n")  # YAML 1.1 reads 1e-3 as a string
+    assert load_config(tmp_path / "lr.yaml").model == {"learning_rate": 0.001}
+
+
+def test_unusable_datasets_and_caches_are_named_before_any_embedding(tmp_path, capsys):
+    from recsys.vision.store import EmbeddingStore
+
+    (tmp_path / "fast.yaml").write_text(FAST + f"store: {tmp_path / 'store'}\n")
+    train = ["train", None, "--out", tmp_path / "m", "--config", tmp_path / "fast.yaml"]
+    semicolons = write_dataset(tmp_path / "semi", "user_id;item_id\nu1;A\n", "item_id;image_path\nA;a.png\n")
+    assert "recsys reads comma-separated CSV" in error_of(train[:1] + [semicolons] + train[2:], capsys)
+    one_item = write_dataset(tmp_path / "one", "user_id,item_id\nu1,A\nu2,A\n")
+    assert "positives on 1 item only" in error_of(train[:1] + [one_item] + train[2:], capsys)
+    no_positive = write_dataset(tmp_path / "low", "user_id,item_id,rating\nu1,A,1\nu2,B,2\n")
+    assert "no positive interactions to learn from (rating >= 4)" in error_of(
+        train[:1] + [no_positive] + train[2:], capsys)
+    assert not (tmp_path / "store").exists()  # nothing was embedded
+    # a cache of another width, then a corrupt one: each says to delete it
+    assert main(["embed", str(EXAMPLE_SHOP), "--encoder", "compact_cnn", "--image-size", "32", "--weights", "none",
+                 "--store", str(tmp_path / "store")]) == 0
+    cache = next((tmp_path / "store").glob("*.parquet"))
+    store = EmbeddingStore(tmp_path / "store", cache.stem)
+    frame, vectors = store.load()
+    store.save(frame, vectors[:, :3])
+    assert "holds 3-d vectors, but this encoder makes" in error_of(train[:1] + [EXAMPLE_SHOP] + train[2:], capsys)
+    cache.write_bytes(b"not parquet")
+    assert "the embedding cache is unreadable (" in error_of(train[:1] + [EXAMPLE_SHOP] + train[2:], capsys)
+    assert "delete it" in error_of(train[:1] + [EXAMPLE_SHOP] + train[2:], capsys)
+    copy = tmp_path / "shop"
+    shutil.copytree(EXAMPLE_SHOP, copy)
+    assert "inside the dataset folder" in error_of(["embed", copy, "--store", copy / "cache"], capsys)
+    assert not (copy / "cache").exists()
+
+
+def test_batch_recommend_skips_unknown_users_when_asked(example_model, tmp_path, capsys):
+    (tmp_path / "users.csv").write_text("user_id\nU00\nNOBODY\n")
+    args = ["batch-recommend", str(example_model), "--users", str(tmp_path / "users.csv"), "--k", "2",
+            "--out", str(tmp_path / "recs")]
+    assert "1 user(s) unknown to the model, e.g. ['NOBODY']" in error_of(args, capsys)
+    assert main(args + ["--skip-unknown-users"]) == 0
+    assert set(pd.read_parquet(tmp_path / "recs").user_id) == {"U00"}
+
+
 def in_namespace(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
     """Run ``script`` as root of a private user and mount namespace (for tmpfs and read-only mounts)."""
     probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True)

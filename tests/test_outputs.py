@@ -69,6 +69,60 @@ def test_batch_recommend_refuses_a_folder_it_did_not_write_and_overwrite_replace
     assert len(pd.read_parquet(out)) == 12 * 2 and leftovers(tmp_path) == []
 
 
+def test_a_rerun_refuses_a_recsys_folder_holding_a_users_files_and_keeps_them(example_model, tmp_path, capsys):
+    """The marker lists what recsys wrote (a manifest): a file a user added to the folder,
+    or another command's output inside it, stops the rerun instead of being deleted."""
+    out = tmp_path / "results"
+    assert main(["batch-recommend", str(example_model), "--out", str(out), "--k", "3"]) == 0
+    (out / "NOTES.md").write_text("my notes")
+    (tmp_path / "users.csv").write_text("user_id\nU00\nU01\n")
+    assert main(["recommend", str(example_model), "--users", str(tmp_path / "users.csv"), "--out",
+                 str(out / "my_recs.parquet"), "--k", "2"]) == 0
+    capsys.readouterr()
+    assert main(["batch-recommend", str(example_model), "--out", str(out), "--k", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "holds files recsys did not write there (NOTES.md, my_recs.parquet)" in err and "--overwrite" in err
+    assert (out / "NOTES.md").read_text() == "my notes" and len(pd.read_parquet(out / "my_recs.parquet")) == 2 * 2
+    # a file recsys wrote that went missing is no reason to refuse; --overwrite replaces the rest
+    (out / "NOTES.md").unlink()
+    (out / "my_recs.parquet").unlink()
+    next(out.glob("part-*.parquet")).unlink()
+    assert main(["batch-recommend", str(example_model), "--out", str(out), "--k", "3"]) == 0
+    (out / "NOTES.md").write_text("my notes")
+    assert main(["batch-recommend", str(example_model), "--out", str(out), "--k", "3", "--overwrite"]) == 0
+    assert not (out / "NOTES.md").exists() and leftovers(tmp_path) == []
+
+
+def test_overwrite_never_replaces_the_active_mlflow_store(example_model, tmp_path, monkeypatch, capsys):
+    """The SQLite file MLFLOW_TRACKING_URI names, and the artifact root beside it, are
+    inputs of every command: --overwrite does not make them outputs."""
+    results = tmp_path / "results"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{results / 'mlflow.db'}")
+    assert main(["batch-recommend", str(example_model), "--out", str(tmp_path / "first"), "--k", "2"]) == 0
+    assert (results / "mlflow.db").is_file()
+    (results / "mlruns" / "1").mkdir(parents=True)  # where the first logged artifact goes
+    before = (results / "mlflow.db").read_bytes()
+    capsys.readouterr()
+    for target in (results, results / "mlruns", results / "mlflow.db"):
+        assert main(["batch-recommend", str(example_model), "--out", str(target), "--k", "2", "--overwrite"]) == 2
+        err = capsys.readouterr().err
+        assert "MLflow tracking store" in err and "Traceback" not in err, err
+    assert (results / "mlflow.db").read_bytes() == before and (results / "mlruns").is_dir()
+
+
+def test_out_takes_file_uris_and_refuses_other_schemes_with_the_local_engine(example_model, tmp_path, monkeypatch,
+                                                                             capsys):
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "by uri"
+    assert main(["batch-recommend", str(example_model), "--out", target.as_uri(), "--k", "2"]) == 0
+    assert len(pd.read_parquet(target)) == 12 * 2 and str(target) in capsys.readouterr().out
+    for uri in ("s3a://bucket/recs", "hdfs://namenode/recs"):
+        assert main(["batch-recommend", str(example_model), "--out", uri, "--k", "2"]) == 2
+        err = capsys.readouterr().err
+        assert "cannot be written with --engine local; use --engine spark" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["by uri"]  # no ./file:, ./s3a: folders
+
+
 def test_no_output_replaces_the_current_folder_or_an_input(example_model, tmp_path, monkeypatch, capsys):
     """batch-recommend --out "$PWD", train DS --out DS, --out MODEL: refused even with --overwrite."""
     work = tmp_path / "work"

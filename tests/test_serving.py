@@ -92,9 +92,12 @@ def test_served_model_answers_the_readme_requests(server):
      "path escapes the dataset folder"),
     ({"dataframe_records": [{"item_id": "N4", "image_base64": "not base64!"}]}, "not valid base64"),
     ({"dataframe_records": [{"user_id": "U00"}], "params": {"k": 0}}, "param k must be >= 1"),
+    ({"dataframe_records": [{"user_id": "U00"}] * 3, "params": {"k": 400_000}},
+     "3 rows x k=400,000 would answer with over 1,000,000 rows"),
 ])
 def test_served_model_answers_a_bad_request_with_400_naming_the_cause(server, payload, cause):
     reply = post(server, payload)
     assert reply.status_code == 400, reply.text
     body = reply.json()
     assert body["error_code"] == "INVALID_PARAMETER_VALUE" and cause in body["message"], body["message"]
+    assert str(EXAMPLE_SHOP) not in body["message"] and str(REPO) not in body["message"]  # no server paths

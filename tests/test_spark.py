@@ -58,7 +58,7 @@ def test_spark_output_equals_single_machine_output(spark, tmp_path):
     local = batch_recommend(model, tmp_path / "local", k=15, allowed=allowed, chunk=300)
     (tmp_path / "spark").mkdir()
     (tmp_path / "spark" / "stale.parquet").write_text("an older output, replaced as a whole")
-    (tmp_path / "spark" / MARKER).write_text("{}")  # recsys wrote it, so it may be replaced
+    (tmp_path / "spark" / MARKER).write_text('{"files": ["stale.parquet"]}')  # recsys wrote it: it may go
     stats = spark_batch_recommend(model, tmp_path / "spark", k=15, allowed=allowed, chunk=300, spark=spark,
                                   partitions=5)
     recs = assert_same_recommendations(tmp_path / "local", tmp_path / "spark")

@@ -14,8 +14,9 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+import requests
 
-from conftest import NOISE, free_port, wait_until_up
+from conftest import FAST_CONFIG, NOISE, REPO, free_port, wait_until_up
 from pipelines.cli import main
 from recsys.bundle import ModelBundle
 from recsys.data.demo import DemoConfig, write_demo
@@ -207,3 +208,48 @@ def test_unreachable_tracking_server_fails_fast_before_training(tmp_path, monkey
     assert code == 2 and "cannot be reached" in err and "Traceback" not in err
     assert time.perf_counter() - started < 15
     assert not (tmp_path / "model").exists()
+
+
+def test_credentials_in_the_tracking_uri_are_never_stored_printed_or_shown(mlflow_server, tmp_path):
+    """A token in MLFLOW_TRACKING_URI (user info, as for basic auth) reaches the server
+    but no file recsys writes, no line it prints, no artifact it logs and no explorer page."""
+    token = "s3cr3t-T0KEN"
+    uri = mlflow_server.replace("http://", f"http://alice:{token}@")
+    env = os.environ | {"MLFLOW_TRACKING_URI": uri}
+    recsys_cli = str(Path(sys.executable).with_name("recsys"))
+    fast = tmp_path / "fast.yaml"
+    fast.write_text(FAST_CONFIG)
+    trained = subprocess.run([recsys_cli, "train", str(REPO / "data" / "example-shop"), "--out",
+                              str(tmp_path / "model"), "--config", str(fast), "--experiment", "with-token"],
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert token not in trained.stdout + trained.stderr and "alice" not in trained.stdout + trained.stderr
+    written = [p.read_bytes() for p in (tmp_path / "model").rglob("*") if p.is_file()]
+    assert written and not any(token.encode() in data for data in written)
+    mlflow.set_tracking_uri(mlflow_server)
+    run = mlflow.search_runs(experiment_names=["with-token"], output_format="list")[0]
+    logged = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=str(tmp_path / "logged")))
+    texts = [p.read_bytes() for p in logged.rglob("*.json")]
+    assert len(texts) >= 2 and not any(token.encode() in data for data in texts)  # bundle.json, bundle_info.json
+    assert not any(token in str(v) for v in run.data.params.values())
+
+    # the explorer's model page links the run, without the token
+    port = free_port()
+    proc = subprocess.Popen([recsys_cli, "browse", str(tmp_path / "model"), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/", proc)
+        page = requests.get(f"http://127.0.0.1:{port}/model", timeout=30).text
+        assert run.info.run_id in page and mlflow_server in page and token not in page
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert token not in out + err
+
+    # an unreachable server's error names the server, not the token
+    dead = f"http://alice:{token}@127.0.0.1:{free_port()}"
+    failed = subprocess.run([recsys_cli, "train", str(REPO / "data" / "example-shop"), "--out",
+                             str(tmp_path / "other")], capture_output=True, text=True,
+                            env=env | {"MLFLOW_TRACKING_URI": dead}, timeout=120)
+    assert failed.returncode == 2 and "cannot be reached" in failed.stderr
+    assert token not in failed.stderr + failed.stdout and "Traceback" not in failed.stderr

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from recsys.formats import mib_setting
+
 #: Images with more pixels than this are refused as decompression bombs.
 #: 40 MP is far above any product photo and far below what exhausts memory.
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -25,6 +27,12 @@ DEFAULT_MAX_PIXELS = 40_000_000
 #: ``RECSYS_MAX_IMAGE_MB`` changes it (read at each call).
 DEFAULT_MAX_IMAGE_MB = 50
 MAX_IMAGE_MB_ENV = "RECSYS_MAX_IMAGE_MB"
+#: the formats a catalog uses, and the only ones Pillow may open: never EPS or others
+#: that hand the file to an external program (Ghostscript)
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+#: what the explorer sends each allowed format as
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif",
+                 "BMP": "image/bmp", "TIFF": "image/tiff"}
 
 # Reasons an image is unusable; the strings appear in reports.
 NO_IMAGE = "no image path"
@@ -32,7 +40,7 @@ OUTSIDE = "path escapes the dataset folder"
 MISSING = "file not found"
 EMPTY = "zero-byte file"
 TRUNCATED = "truncated file"
-CORRUPT = "not a readable image"
+CORRUPT = "not a readable JPEG, PNG, WebP, GIF, BMP or TIFF image"
 BOMB = "too many pixels (decompression bomb)"
 NOT_REGULAR = "not a regular file"
 TOO_LARGE = "file too large"
@@ -81,11 +89,7 @@ def resolve_image_path(image_path: object, root: str | os.PathLike) -> Path:
 
 def max_image_bytes() -> int:
     """The file size cap: ``RECSYS_MAX_IMAGE_MB`` MiB, else :data:`DEFAULT_MAX_IMAGE_MB`."""
-    text = os.environ.get(MAX_IMAGE_MB_ENV, "")
-    try:
-        return int(float(text or DEFAULT_MAX_IMAGE_MB) * 2**20)
-    except ValueError:
-        raise ValueError(f"{MAX_IMAGE_MB_ENV} must be a number of MiB, got {text!r}") from None
+    return mib_setting(MAX_IMAGE_MB_ENV, DEFAULT_MAX_IMAGE_MB)
 
 
 def _kind(mode: int) -> str:
@@ -148,12 +152,14 @@ def load_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
         anything that is not a regular file (:func:`read_image_bytes`).
     """
     path = Path(path)
-    data = read_image_bytes(path)
+    return decode_rgb(read_image_bytes(path), path, max_pixels, draft)
+
+
+def decode_rgb(data: bytes, path: str | os.PathLike | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+               draft: tuple[int, int] | None = None) -> tuple[Image.Image, str]:
+    """:func:`load_rgb` of bytes already read (an upload); ``path`` names them in errors."""
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            width, height = im.size
-            if width * height > max_pixels:
-                raise ImageError(BOMB, path, f"{width}x{height} > {max_pixels:,} pixels")
+        with open_image(data, path, max_pixels) as im:
             mode = im.mode
             if draft is not None and im.format == "JPEG":
                 im.draft("RGB", draft)
@@ -169,6 +175,31 @@ def load_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
     except (OSError, SyntaxError, ValueError) as exc:
         reason = TRUNCATED if "truncated" in str(exc).lower() else CORRUPT
         raise ImageError(reason, path, str(exc)) from None
+
+
+def open_image(data: bytes, path=None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """The image in ``data``, header read only: one of :data:`ALLOWED_FORMATS` and within
+    ``max_pixels`` (else :class:`ImageError`); nothing is decoded yet."""
+    try:
+        im = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    except Image.DecompressionBombError as exc:
+        raise ImageError(BOMB, path, str(exc)) from None
+    except UnidentifiedImageError:
+        raise ImageError(CORRUPT, path) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(TRUNCATED if "truncated" in str(exc).lower() else CORRUPT, path, str(exc)) from None
+    width, height = im.size
+    if width * height > max_pixels:
+        im.close()
+        raise ImageError(BOMB, path, f"{width}x{height} > {max_pixels:,} pixels")
+    return im
+
+
+def image_format(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
+    """The format of an image file (``"JPEG"``...), from a safe read and its header:
+    what the explorer checks before it serves a file. Raises :class:`ImageError`."""
+    with open_image(read_image_bytes(path), path, max_pixels) as im:
+        return im.format
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:

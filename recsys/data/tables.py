@@ -69,6 +69,9 @@ def require_columns(frame: pd.DataFrame, required: tuple[str, ...], source: str)
         return
     found = list(map(str, frame.columns))
     hints = []
+    for sep in (";", "\t", "|"):
+        if len(found) == 1 and sep in found[0]:
+            hints.append(f"the header holds {sep!r}: recsys reads comma-separated CSV; save the file with commas")
     for col in missing:
         close = difflib.get_close_matches(col, found, n=1, cutoff=0.6) or _loose_match(col, found)
         if close:
@@ -111,11 +114,12 @@ def parse_number(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
 
 
 def parse_timestamp(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
-    """Unix seconds or ISO-8601 strings -> float64 Unix seconds."""
+    """Unix seconds (or milliseconds, microseconds, nanoseconds: :func:`epoch_seconds`)
+    or ISO-8601 strings -> float64 Unix seconds."""
     raw = frame[column]
     numeric = pd.to_numeric(raw.replace("", np.nan), errors="coerce")
     if numeric.notna().all():
-        values = numeric.to_numpy(dtype="float64")
+        values = epoch_seconds(numeric.to_numpy(dtype="float64"), frame, column, source)
     else:
         parsed = pd.to_datetime(raw.where(numeric.isna()), errors="coerce", utc=True, format="ISO8601")
         as_seconds = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
@@ -125,6 +129,28 @@ def parse_timestamp(frame: pd.DataFrame, column: str, source: str) -> np.ndarray
         raise DataError(f"{source} column '{column}': expected Unix seconds or ISO-8601 "
                         f"times, found {_row_list(pd.Series(bad), frame, column)}")
     return values
+
+
+#: epoch numbers of each unit for dates from 1973 to 5138: seconds stay below 1e11,
+#: milliseconds below 1e14, microseconds below 1e17, nanoseconds above
+EPOCH_UNITS = ((1e11, 1.0, "seconds"), (1e14, 1e3, "milliseconds"), (1e17, 1e6, "microseconds"),
+               (np.inf, 1e9, "nanoseconds"))
+
+
+def epoch_seconds(values: np.ndarray, frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
+    """Epoch numbers as seconds, their unit told by their size (one unit per column:
+    a file mixing seconds and milliseconds is refused, naming rows of each)."""
+    finite = values[np.isfinite(values)]
+    if not len(finite):
+        return values
+    units = np.searchsorted([limit for limit, _, _ in EPOCH_UNITS[:-1]], np.abs(finite), side="right")
+    if units.min() != units.max():
+        first = pd.Series(np.isfinite(values) & (np.abs(values) < EPOCH_UNITS[units.min()][0]))
+        other = pd.Series(np.isfinite(values) & (np.abs(values) >= EPOCH_UNITS[units.min()][0]))
+        raise DataError(f"{source} column '{column}': mixes epoch {EPOCH_UNITS[units.min()][2]} "
+                        f"({_row_list(first, frame, column)}) with {EPOCH_UNITS[units.max()][2]} "
+                        f"({_row_list(other, frame, column)}); use one unit")
+    return values / EPOCH_UNITS[units.min()][1]
 
 
 def clean_interactions(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[str]]:

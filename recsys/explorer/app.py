@@ -1,19 +1,21 @@
 """The explorer's web app (Flask, Jinja templates, no JavaScript): pages over an
 :class:`~recsys.explorer.catalog.Explorer`.
 
-Safety: photos are served by item id from the dataset's folder only; uploads are
-size-capped and decoded with the validation's checks; a bad id is a 404 page and
-any failure a page with a message, never a traceback.
+Safety: photos are served by item id, only files that opened as images at start
+(:mod:`recsys.explorer.photos`), with an image content type and ``nosniff``;
+links percent-encode ids; uploads are size- and pixel-capped and decoded in
+memory, a few at a time; a bad id is a 404 page and any failure a page with a
+message, never a traceback.
 """
 
 from __future__ import annotations
 
-import mimetypes
+from urllib.parse import quote
 
-from flask import Flask, abort, redirect, render_template, request, url_for
+from flask import Flask, abort, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from recsys.data.images import ImageError, max_image_bytes, read_image_bytes
+from recsys.data.images import ImageError, max_image_bytes
 from recsys.explorer.catalog import Explorer, NotFound
 
 #: an upload's size cap on top of the image cap: the multipart envelope
@@ -25,6 +27,22 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+
+
+def id_url(prefix: str, some_id) -> str:
+    """The page of an id, every character percent-encoded (a ``/``, a newline, ``..``
+    inside an id stay in it). An id that is a whole ``.`` or ``..`` segment, which
+    browsers resolve away even encoded, or that holds a newline, which routes do not
+    match, goes in the query string instead."""
+    some_id = str(some_id)
+    if some_id in ("", ".", "..") or not some_id.isprintable():
+        return f"/{prefix}/?id={quote(some_id, safe='')}"
+    return f"/{prefix}/{quote(some_id, safe='')}"
+
+
+def by_query(some_id: str | None) -> str:
+    """The id of a page: from its path, else from ``?id=`` (:func:`id_url`)."""
+    return some_id if some_id is not None else request.args.get("id", "")
 
 
 def create_app(explorer: Explorer) -> Flask:
@@ -55,9 +73,9 @@ def create_app(explorer: Explorer) -> Flask:
 
     @app.context_processor
     def helpers():
-        return {"image_url": lambda item_id: url_for("image", item_id=item_id),
-                "item_url": lambda item_id: url_for("item", item_id=item_id),
-                "user_url": lambda user_id: url_for("user", user_id=user_id)}
+        return {"image_url": lambda item_id: id_url("images", item_id),
+                "item_url": lambda item_id: id_url("items", item_id),
+                "user_url": lambda user_id: id_url("users", user_id)}
 
     @app.get("/")
     def index():
@@ -69,32 +87,33 @@ def create_app(explorer: Explorer) -> Flask:
     def find_user():
         user_id = request.args.get("id", "").strip()
         explorer.check_user(user_id)
-        return redirect(url_for("user", user_id=user_id))
+        return redirect(id_url("users", user_id))
 
+    @app.get("/users/")
     @app.get("/users/<path:user_id>")
-    def user(user_id):
+    def user(user_id=None):
+        user_id = by_query(user_id)
         history, total = explorer.history(user_id)
         return render_template("user.html", user_id=user_id, history=history, total=total,
                                recommendations=explorer.recommendations(user_id),
                                new_recommendations=explorer.recommendations(user_id, new_only=True),
                                has_new=bool(explorer.new_item_ids), k=explorer.k)
 
+    @app.get("/items/")
     @app.get("/items/<path:item_id>")
-    def item(item_id):
+    def item(item_id=None):
+        item_id = by_query(item_id)
         details = explorer.item_details(item_id)
         return render_template("item.html", item=explorer.card(item_id), details=details,
                                similar=explorer.similar_items(item_id), users=explorer.likely_users(item_id))
 
+    @app.get("/images/")
     @app.get("/images/<path:item_id>")
-    def image(item_id):
-        path = explorer.images.get(item_id)
-        if path is None:
+    def image(item_id=None):
+        try:  # only what opened as an image at start, and opens as one now
+            data, kind = explorer.images.read(by_query(item_id))
+        except (KeyError, ImageError):
             abort(404)
-        try:
-            data = read_image_bytes(path)
-        except ImageError:
-            abort(404)
-        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return data, 200, {"Content-Type": kind, "Cache-Control": "max-age=3600"}
 
     @app.route("/photo", methods=["GET", "POST"])
@@ -109,7 +128,7 @@ def create_app(explorer: Explorer) -> Flask:
         try:
             result = explorer.score_photo(upload.read(max_image_bytes() + 1))
         except (ImageError, ValueError) as exc:
-            reason = getattr(exc, "reason", None) or str(exc)
+            reason = f"{exc.reason}: {exc.detail}" if getattr(exc, "detail", "") else getattr(exc, "reason", str(exc))
             return render_template("photo.html", result=None, error=f"{upload.filename}: cannot be used ({reason}).",
                                    new_items=new_items), 400
         return render_template("photo.html", result=result, error=None, filename=upload.filename)

@@ -1,24 +1,26 @@
 """What the web explorer shows, computed without the web: a model directory, the
 dataset it learned from, and the new items it ranks from their photos alone.
 
-Every lookup is by id. Images are found through the items tables, never
-through a path a request names, and only inside the dataset's own folder.
+Every lookup is by id. Photos are found through the items tables, never through
+a path a request names, and only those that opened as images at start
+(:mod:`recsys.explorer.photos`).
 """
 
 from __future__ import annotations
 
 import base64
 import io
-import tempfile
 import threading
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import ImageOps
 
-from recsys.batch import item_top_users, log_partition, score_images
-from recsys.data.images import ImageError, load_rgb, max_image_bytes, resolve_image_path
+from recsys.batch import item_top_users, log_partition
+from recsys.data.images import decode_rgb, max_image_bytes
+from recsys.explorer.photos import PhotoIndex
+from recsys.vision.images import letterbox
 
 #: users listed on the start page
 SAMPLE_USERS = 12
@@ -26,6 +28,10 @@ SAMPLE_USERS = 12
 HISTORY_SHOWN = 48
 #: side of the thumbnail of an uploaded photo, pixels
 THUMBNAIL = 256
+#: an upload's pixel budget (a 4000 x 4000 photo); a product photo needs far less
+UPLOAD_MAX_PIXELS = 16_000_000
+#: uploads decoded at the same time; the others wait their turn
+UPLOAD_DECODES = 2
 
 
 class NotFound(LookupError):
@@ -65,13 +71,16 @@ class Explorer:
         model has not seen: embedded now and ranked from their photos.
     run : dict, optional
         The MLflow run the model came from (:func:`recsys.tracking.run_summary`).
+    image_root : path, optional
+        Serve only photos inside this folder (default: wherever the tables put them).
     """
 
     def __init__(self, bundle, dataset=None, new_items: pd.DataFrame | None = None, new_items_root=None,
-                 run: dict | None = None, k: int = 10):
+                 run: dict | None = None, k: int = 10, image_root=None):
         self.bundle, self.model, self.dataset, self.run, self.k = bundle, bundle.model, dataset, run, k
         self.similar = bundle.similar()
         self._lock = threading.Lock()  # one Keras call at a time
+        self._decodes = threading.BoundedSemaphore(UPLOAD_DECODES)
         self._history_rows = None
         #: log p(item | user) is against the catalog the model was trained on, as in score-new-items
         self._catalog_vectors = self.model.item_vectors_
@@ -80,8 +89,9 @@ class Explorer:
         tables = [] if catalog is None else [(catalog, None if dataset is None else dataset.root)]
         if new_items is not None:
             tables.append((new_items, new_items_root))
-        self.images, self.metadata = image_files(tables), metadata(tables)
+        self.metadata = metadata(tables)
         self.skipped = self._add_unknown_items(tables)
+        self.images = PhotoIndex(tables, self.model.knows_item, image_root)
         warm = getattr(self.model, "warm_items_", np.ones(len(self.model.item_ids_), bool))
         self.new_item_ids = [i for i, w in zip(self.model.item_ids_, warm) if not w]
         self._new = set(self.new_item_ids)
@@ -186,19 +196,24 @@ class Explorer:
     # -- a new photo -------------------------------------------------------------
     def score_photo(self, data: bytes) -> dict:
         """Similar catalog items and likely users of an uploaded photo, scored like
-        ``recsys score-new-items``. Raises ``ImageError``/``ValueError`` for an unusable file."""
+        ``recsys score-new-items``. Raises ``ImageError``/``ValueError`` for an unusable file.
+
+        The photo is decoded in memory, once, under :data:`UPLOAD_MAX_PIXELS`, and at
+        most :data:`UPLOAD_DECODES` uploads are decoded at a time, so parallel uploads
+        cannot multiply memory."""
         if len(data) > max_image_bytes():
             raise ValueError(f"the photo is over the {max_image_bytes() / 2**20:.3g} MiB cap")
-        with tempfile.TemporaryDirectory(prefix="recsys-upload-") as tmp:
-            path = Path(tmp) / "photo"
-            path.write_bytes(data)
-            image, _ = load_rgb(path)  # the same checks as validation; names the reason
-            items = pd.DataFrame({"item_id": ["uploaded photo"], "image_path": ["photo"]})
-            with self._lock:
-                result, _, scores = score_images(self.bundle, items, tmp,
-                                                 shown=items.assign(image_path="the uploaded file"))
-        similar = self.similar.similar_to(["photo"], result.vectors[result.has_image], k=self.k)
-        return {"thumbnail": data_uri(image),
+        encoder = self.bundle.encoder
+        with self._decodes:
+            image, _ = decode_rgb(data, "the uploaded file", UPLOAD_MAX_PIXELS,
+                                  draft=(encoder.image_size, encoder.image_size))
+            thumbnail, pixels = data_uri(image), letterbox(image, encoder.image_size)[None]
+            del image  # the full-size pixels go now, not when the page is done
+        with self._lock:
+            vector = encoder.infer(pixels).numpy()
+        scores = self.model.user_vectors_ @ self.model.image_item_vectors(vector).T
+        similar = self.similar.similar_to(["photo"], vector, k=self.k)
+        return {"thumbnail": thumbnail,
                 "similar": [self.card(i, s) for i, s in zip(similar["similar_item_id"], similar["score"])],
                 "users": self._top_users(scores[:, 0])}
 
@@ -212,23 +227,6 @@ class Explorer:
                            "interactions trained on": info.get("dataset", {}).get("interactions", "?")},
                 "encoder": asdict(self.bundle.encoder.config), "params": model.get_params(), "fitted": fitted,
                 "dataset": info.get("dataset", {}), "run": self.run, "skipped": self.skipped}
-
-
-def image_files(tables) -> dict[str, Path]:
-    """Item id -> its photo, for items whose ``image_path`` lies inside their table's folder."""
-    out = {}
-    for table, root in tables:
-        if root is None or "image_path" not in table:
-            continue
-        root = Path(root).resolve()
-        for item_id, cell in zip(table["item_id"], table["image_path"]):
-            try:
-                path = resolve_image_path(cell, root)
-            except ImageError:
-                continue
-            if path.resolve().is_relative_to(root):  # absolute paths elsewhere are never served
-                out.setdefault(str(item_id), path)
-    return out
 
 
 def metadata(tables) -> dict[str, dict]:
@@ -248,8 +246,7 @@ def caption_of(meta: dict, limit: int = 3) -> str:
 
 def data_uri(image, size: int = THUMBNAIL) -> str:
     """A small PNG of ``image`` inline in the page (the upload is never stored)."""
-    image = image.copy()
-    image.thumbnail((size, size))
+    image = ImageOps.contain(image, (size, size)) if max(image.size) > size else image  # no full-size copy
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()

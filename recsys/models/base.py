@@ -188,6 +188,11 @@ class Recommender:
 
         return files.load(path, cls)
 
+    @classmethod
+    def state_array_names(cls) -> tuple[str, ...]:
+        """The names :meth:`state_arrays` may write (the only extra arrays a load reads)."""
+        return tuple(name.rstrip("_") for name in cls.saved_arrays)
+
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Learned arrays beyond the contract, by name (``saved_arrays`` by default)."""
         return {name.rstrip("_"): getattr(self, name) for name in self.saved_arrays}

@@ -65,6 +65,40 @@ def read_vectors(arrays: dict, name: str, where: Path):
         raise formats.CorruptFile(f"{where}: {name} missing or inconsistent ({exc})") from None
 
 
+#: the arrays of the contract, beside a model's own ``state_array_names``
+CONTRACT_ARRAYS = {"user_ids", "item_ids", "seen_indptr", "seen_indices"} | {
+    f"{name}{part}" for name in VECTORS for part in ("", "_data", "_indices", "_indptr", "_shape")}
+#: the largest user or item vector norm read: scores (dot products) stay far from float32's overflow
+MAX_VECTOR_NORM = 1e15
+
+
+def array_names(cls) -> set[str]:
+    return CONTRACT_ARRAYS | set(cls.state_array_names())
+
+
+def read_seen(arrays: dict, n_users: int, n_items: int) -> sp.csr_matrix:
+    """The seen-items matrix, its index arrays checked first: a row pointer per user
+    that never decreases, and item indices inside the catalog."""
+    indptr, indices = np.asarray(arrays["seen_indptr"]), np.asarray(arrays["seen_indices"])
+    if indptr.shape != (n_users + 1,) or indptr[0] != 0 or indptr[-1] != len(indices) \
+            or (np.diff(indptr) < 0).any():
+        raise ValueError(f"seen_indptr is not a row pointer over {n_users} users and {len(indices)} entries")
+    if len(indices) and (indices.min() < 0 or indices.max() >= n_items):
+        raise ValueError(f"seen_indices holds item indices outside 0..{n_items - 1} "
+                         f"(from {indices.min()} to {indices.max()})")
+    return sp.csr_matrix((np.ones(len(indices), np.float32), indices, indptr), shape=(n_users, n_items))
+
+
+def check_norms(model) -> None:
+    for name in VECTORS:
+        vectors = getattr(model, f"{name}_")
+        values = vectors.data if sp.issparse(vectors) else np.asarray(vectors)
+        largest = float(np.abs(values).max(initial=0.0)) * np.sqrt(max(vectors.shape[1], 1))
+        if largest > MAX_VECTOR_NORM:
+            raise ValueError(f"{name} hold values up to {np.abs(values).max():.3g}: their scores would overflow "
+                             "(not vectors recsys learned)")
+
+
 def load(path: str | os.PathLike, cls):
     """A saved model of class ``cls`` or a subclass, checked: a wrong format version, another
     class, an unknown parameter, a truncated file, a wrong shape or NaN is one line
@@ -72,7 +106,8 @@ def load(path: str | os.PathLike, cls):
     path = Path(path)
     if not (path / "model.json").exists():
         raise FileNotFoundError(f"{path}: not a saved recsys model (no model.json)")
-    meta = formats.read_json(path / "model.json", FORMAT_VERSION, {"class", "params", "state"})
+    meta = formats.read_json(path / "model.json", FORMAT_VERSION, {"class", "params", "state"},
+                             required={"class": str, "params": dict, "state": dict})
     saved = cls.registry.get(meta.get("class"))
     if saved is None or not issubclass(saved, cls):
         raise formats.CorruptFile(f"{path / 'model.json'}: holds a {meta.get('class')!r} model, expected "
@@ -82,14 +117,14 @@ def load(path: str | os.PathLike, cls):
         raise formats.CorruptFile(f"{path / 'model.json'}: unknown parameter(s) {unknown}")
     model = saved(**meta["params"])
     where = path / "arrays.npz"
-    a = formats.load_arrays(where)
+    a = formats.load_arrays(where, names=array_names(saved))
     try:
         model.user_map_, model.item_map_ = IdMap(a["user_ids"], "user"), IdMap(a["item_ids"], "item")
         model.user_vectors_, model.item_vectors_ = (read_vectors(a, name, where) for name in VECTORS)
-        model.seen_ = sp.csr_matrix((np.ones(len(a["seen_indices"]), np.float32), a["seen_indices"],
-                                     a["seen_indptr"]), shape=(len(model.user_map_), len(model.item_map_)))
+        model.seen_ = read_seen(a, len(model.user_map_), len(model.item_map_))
         model.restore_state(a, meta["state"])
         model.check_state()
+        check_norms(model)
     except (KeyError, ValueError) as exc:
         raise formats.CorruptFile(f"{where}: {exc.args[0] if exc.args else exc}") from None
     return model

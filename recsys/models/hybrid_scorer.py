@@ -120,6 +120,10 @@ class HybridScorer(Recommender):
         return new
 
     # -- persistence: recsys.models.files ---------------------------------------
+    @classmethod
+    def state_array_names(cls) -> tuple[str, ...]:
+        return super().state_array_names() + ("space_mean", "space_components") + tuple(f"tower_{k}" for k in range(4))
+
     def state_arrays(self) -> dict[str, np.ndarray]:
         return super().state_arrays() | {"space_mean": self.space_.mean, "space_components": self.space_.components,
                                          **{f"tower_{k}": w for k, w in enumerate(self.tower_)}}

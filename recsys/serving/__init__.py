@@ -25,6 +25,8 @@ from recsys.data import DataError, ImageError
 
 #: the folder whose images a request may name by path; unset, requests send image bytes
 IMAGE_ROOT_ENV = "RECSYS_SERVING_IMAGE_ROOT"
+#: the most rows one answer holds (rows of the request x k): about 60 MB of JSON
+MAX_RESPONSE_ROWS = 1_000_000
 #: the request's own mistakes; anything else is a bug and keeps its traceback
 REQUEST_ERRORS = (KeyError, ValueError, DataError, ImageError)
 
@@ -64,6 +66,9 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
         k = int(params.get("k", 10))
         if k < 1:
             raise bad_request(f"param k must be >= 1, got {k}")
+        if len(model_input) * k > MAX_RESPONSE_ROWS:
+            raise bad_request(f"{len(model_input):,} rows x k={k:,} would answer with over {MAX_RESPONSE_ROWS:,} "
+                              "rows; send fewer rows per request or a smaller k")
         columns = [c for c in model_input.columns if model_input[c].notna().any()]
         try:
             if "image_path" in columns or "image_base64" in columns:
@@ -125,14 +130,14 @@ def request_images(frame: pd.DataFrame, tmp: Path) -> tuple[list[str], list[str]
                              f"image_base64, or start it with {IMAGE_ROOT_ENV}=FOLDER to allow paths under FOLDER")
         try:
             resolved = resolve_image_path(path, root)
-        except ImageError as exc:
-            raise ValueError(f"item {row['item_id']!r}: {exc}") from None
+        except ImageError as exc:  # the reason only: the server's own paths stay unsaid
+            raise ValueError(f"item {row['item_id']!r}: {path}: {exc.reason}") from None
         try:
             inside = resolved.resolve().is_relative_to(root)
         except (OSError, RuntimeError):  # a symlink loop: let the reader report it per item
             inside = True
         if not inside:
-            raise ValueError(f"item {row['item_id']!r}: {path} is outside {IMAGE_ROOT_ENV} ({root})")
+            raise ValueError(f"item {row['item_id']!r}: {path} is outside {IMAGE_ROOT_ENV}, the server's image folder")
         shown.append(str(path))
         files.append(str(resolved))
     return shown, files

@@ -96,6 +96,9 @@ def embed_catalog(item_ids, image_paths, root, encoder: ImageEncoder, store_dir=
 
     store = None if store_dir is None else EmbeddingStore(store_dir, encoder.fingerprint())
     known, known_vectors = EmbeddingStore.empty() if store is None else store.load()
+    if len(known) and known_vectors.shape[1] != encoder.dim:
+        raise ValueError(f"{store.path}: the embedding cache holds {known_vectors.shape[1]}-d vectors, but "
+                         f"this encoder makes {encoder.dim}-d ones; delete it and the images are embedded again")
     row_of = {h: r for r, h in enumerate(known["sha1"])}
     vectors = np.zeros((len(item_ids), encoder.dim), dtype=np.float32)
     has_image = np.zeros(len(item_ids), dtype=bool)

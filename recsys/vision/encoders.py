@@ -161,6 +161,7 @@ class ImageEncoder:
         unknown = sorted(set(meta["config"]) - set(EncoderConfig.__dataclass_fields__))
         if unknown:
             raise formats.CorruptFile(f"{directory / 'encoder.json'}: unknown encoder setting(s) {unknown}")
+        formats.open_regular(directory / "encoder.keras", formats.max_model_bytes()).close()  # a file, in bounds
         try:
             model = keras.models.load_model(directory / "encoder.keras", compile=False)
         except (OSError, ValueError, zipfile.BadZipFile) as exc:

@@ -48,10 +48,15 @@ class EmbeddingStore:
         """``(table with item_id, sha1, vectors float32 (n, dim))``; empty when absent."""
         if not self.path.exists():
             return self.empty()
-        table = pq.read_table(self.path)
-        vectors = np.asarray(table.column("embedding").combine_chunks().flatten(), dtype=np.float32)
-        frame = table.select(["item_id", "sha1"]).to_pandas()
-        return frame, vectors.reshape(len(frame), -1) if len(frame) else np.zeros((0, 0), np.float32)
+        try:
+            table = pq.read_table(self.path)
+            vectors = np.asarray(table.column("embedding").combine_chunks().flatten(), dtype=np.float32)
+            frame = table.select(["item_id", "sha1"]).to_pandas()
+            vectors = vectors.reshape(len(frame), -1) if len(frame) else np.zeros((0, 0), np.float32)
+        except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+            raise ValueError(f"{self.path}: the embedding cache is unreadable ({type(exc).__name__}); delete it "
+                             "and the images are embedded again") from None
+        return frame, vectors
 
     def save(self, frame: pd.DataFrame, vectors: np.ndarray) -> None:
         """Write atomically: a temporary file in the same folder, then a rename."""
