@@ -210,7 +210,7 @@ def test_unreachable_tracking_server_fails_fast_before_training(tmp_path, monkey
     assert not (tmp_path / "model").exists()
 
 
-def test_credentials_in_the_tracking_uri_are_never_stored_printed_or_shown(mlflow_server, tmp_path):
+def test_credentials_in_the_tracking_uri_are_never_stored_printed_or_shown(mlflow_server, tmp_path, monkeypatch):
     """A token in MLFLOW_TRACKING_URI (user info, as for basic auth) reaches the server
     but no file recsys writes, no line it prints, no artifact it logs and no explorer page."""
     token = "s3cr3t-T0KEN"
@@ -226,6 +226,7 @@ def test_credentials_in_the_tracking_uri_are_never_stored_printed_or_shown(mlflo
     assert token not in trained.stdout + trained.stderr and "alice" not in trained.stdout + trained.stderr
     written = [p.read_bytes() for p in (tmp_path / "model").rglob("*") if p.is_file()]
     assert written and not any(token.encode() in data for data in written)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)  # set_tracking_uri exports it: restored after
     mlflow.set_tracking_uri(mlflow_server)
     run = mlflow.search_runs(experiment_names=["with-token"], output_format="list")[0]
     logged = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=str(tmp_path / "logged")))
