@@ -26,6 +26,8 @@ MAX_MODEL_MB_ENV = "RECSYS_MAX_MODEL_MB"
 #: how much larger than its packed bytes an array may unpack: ``np.savez`` stores them
 #: unpacked (1x); more than this is a decompression bomb, not a recsys file
 MAX_UNPACK_RATIO = 20
+#: how messages name the JSON types of ``read_json(required=...)``
+JSON_TYPES = {dict: "object", list: "array", str: "string"}
 
 
 def mib_setting(env: str, default_mb: float) -> int:
@@ -93,9 +95,6 @@ def read_json(path: Path, version: int | None, keys: set[str] | None, required: 
     return meta
 
 
-JSON_TYPES = {dict: "object", list: "array", str: "string"}
-
-
 def load_arrays(path: Path, rows: dict[str, str] | None = None, names=None) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` file, read in full (a truncated file fails here)
     and checked: float arrays finite; ``rows`` maps an array to the name of the
@@ -116,9 +115,9 @@ def load_arrays(path: Path, rows: dict[str, str] | None = None, names=None) -> d
             f.seek(0)
             with np.load(f, allow_pickle=False) as archive:
                 arrays = {name: archive[name] for name in archive.files}
+        except CorruptFile:
+            raise
         except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-            if isinstance(exc, CorruptFile):
-                raise
             raise CorruptFile(f"{path}: truncated or corrupt ({type(exc).__name__}: {exc})") from None
     for name, array in arrays.items():
         if array.dtype.kind == "f" and not np.isfinite(array).all():

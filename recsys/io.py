@@ -70,16 +70,34 @@ def written_by_recsys(target: Path) -> bool:
     return False
 
 
+#: MLflow 3's default tracking store: an SQLite file in the working directory
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` when set, else :data:`DEFAULT_TRACKING_URI`."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def sqlite_store(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI (absolute); ``None`` for other stores."""
+    from urllib.parse import unquote
+
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(unquote(uri.removeprefix("sqlite:///").split("?")[0])).absolute()
+
+
 def tracking_store_paths() -> list[Path]:
     """The local MLflow store that ``MLFLOW_TRACKING_URI`` names (default
-    ``sqlite:///mlflow.db``): the SQLite file and the artifact root beside it
+    :data:`DEFAULT_TRACKING_URI`): the SQLite file and the artifact root beside it
     (``mlruns``), or a file store's folder. An output never replaces them."""
     from urllib.parse import unquote, urlparse
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    uri = tracking_uri()
     parsed = urlparse(uri)
-    if parsed.scheme == "sqlite":
-        store = Path(unquote(uri.removeprefix("sqlite:///").split("?")[0])).absolute()
+    store = sqlite_store(uri)
+    if store is not None:
         return [store.resolve(), (store.parent / "mlruns").resolve()]
     if parsed.scheme in ("", "file"):
         return [Path(unquote(parsed.path)).absolute().resolve()]

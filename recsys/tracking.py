@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 import recsys
-from recsys.io import locked
+from recsys.io import DEFAULT_TRACKING_URI, locked, sqlite_store, tracking_uri  # noqa: F401 (recsys.tracking's API)
 
 # MLflow draws a progress bar per downloaded artifact (about 20 per model): noise in
 # logs and notebook cells. Read at each download; set it to true to see them again.
@@ -29,8 +29,6 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # the run id and the store itself, redacted (:func:`redact`)
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
-#: MLflow 3's default: an SQLite file in the working directory
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_EXPERIMENT = "recsys"
 MODEL_NAME_IN_RUN = "model"
 
@@ -42,10 +40,6 @@ log_params, log_metrics, log_metric, log_dict, log_figure = (
 
 class TrackingError(ConnectionError):
     """The tracking server or store cannot be used; raised before any long work starts."""
-
-
-def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 #: the user info of a URL (``alice:TOKEN@`` in ``http://alice:TOKEN@host``)
@@ -89,7 +83,7 @@ def connect(experiment: str = DEFAULT_EXPERIMENT, timeout: float = 5.0) -> str:
     uri = tracking_uri()
     check_server(uri, timeout)
     mlflow.set_tracking_uri(uri)
-    store = Path(uri.removeprefix("sqlite:///")).absolute() if uri.startswith("sqlite:///") else None
+    store = sqlite_store(uri)
     if store is not None:
         for path in (store, store.parent):
             if path.exists() and not os.access(path, os.W_OK):

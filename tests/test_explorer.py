@@ -77,7 +77,7 @@ def hostile_table(tmp_path):
 def test_only_files_that_open_as_images_are_served_wherever_the_catalog_keeps_them(tmp_path):
     table, home = hostile_table(tmp_path)
     photos = PhotoIndex([(table, home)], lambda item_id: item_id != "x")
-    assert {i: path for i, (path, _) in photos.files.items()} == {
+    assert photos.files == {
         "a": (home / "images" / "a.png").resolve(), "b": tmp_path / "photo-store" / "b.png"}
     reasons = dict(photos.skipped)
     assert reasons["evil"] == reasons["page"] == CORRUPT and reasons["up"] == OUTSIDE

@@ -22,7 +22,7 @@ UNKNOWN_ITEM = "an item the model does not know"
 
 
 class PhotoIndex:
-    """Item id -> (file, format) of every photo that may be served, and the rows left out."""
+    """Item id -> file of every photo that may be served, and the rows left out."""
 
     def __init__(self, tables, knows_item, image_root=None):
         """``tables``: ``(items table, the folder its relative paths start from)`` pairs;
@@ -55,7 +55,8 @@ class PhotoIndex:
             path = resolve_image_path(cell, folder)
             if self.root is not None and not path.resolve().is_relative_to(self.root):
                 return None, OUTSIDE_ROOT
-            return (path, image_format(path)), None
+            image_format(path)  # opens as an allowed format, or raises
+            return path, None
         except ImageError as exc:
             return None, exc.reason
         except (OSError, RuntimeError) as exc:  # resolve(): a loop, a name too long
@@ -70,7 +71,7 @@ class PhotoIndex:
     def read(self, item_id) -> tuple[bytes, str]:
         """The photo's bytes and content type, checked again now (the file may have
         changed since start). Raises ``KeyError`` or :class:`ImageError`."""
-        path, _ = self.files[item_id]
+        path = self.files[item_id]
         data = read_image_bytes(path)
         with open_image(data, path) as im:
             return data, CONTENT_TYPES[im.format]

@@ -93,9 +93,9 @@ def check_norms(model) -> None:
     for name in VECTORS:
         vectors = getattr(model, f"{name}_")
         values = vectors.data if sp.issparse(vectors) else np.asarray(vectors)
-        largest = float(np.abs(values).max(initial=0.0)) * np.sqrt(max(vectors.shape[1], 1))
-        if largest > MAX_VECTOR_NORM:
-            raise ValueError(f"{name} hold values up to {np.abs(values).max():.3g}: their scores would overflow "
+        largest = float(np.abs(values).max(initial=0.0))
+        if largest * np.sqrt(max(vectors.shape[1], 1)) > MAX_VECTOR_NORM:
+            raise ValueError(f"{name} hold values up to {largest:.3g}: their scores would overflow "
                              "(not vectors recsys learned)")
 
 
