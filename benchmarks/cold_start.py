@@ -3,6 +3,7 @@ same run, one set of defaults.
 
     pip install -e ".[bench]"   # implicit, cornac, torch (VBPR, CLCRec, ALDI); LightFM: see benchmarks/README.md
     python benchmarks/cold_start.py [--seeds 0,1,2] [--datasets hm-fashion,demo,demo-new,movielens-new,...]
+                                    [--models popularity,item_knn,...]
 
 - hm-fashion: the future as the test: purchases of the last 8 weeks; items
   first sold then are the new (cold) ones.
@@ -10,13 +11,20 @@ same run, one set of defaults.
   arrivals, each user's latest 20% of the rest warm (the split is the same for
   every seed; the models' seeds differ).
 - movielens-posters: the same with a random 20% of movies held out (one split per seed).
+- movielens-cutoff: the future as the test, the last five years of ratings
+  (from 2013-08): the split for users who arrived after training.
 - demo: the demo shop (compact CNN, random weights, 64 px), a random 20% of items cold;
-  demo-new: its newest 20% (the last months' arrivals), as movielens-new.
+  demo-new: its newest 20% (the last months' arrivals), as movielens-new;
+  demo-cutoff: its last 12 weeks as the test.
 
 Segments (recsys.evaluation.protocol): warm (known items only), cold (new items
 only) and all: every known user ranks the whole catalog, known and new items
 together, as the nightly job does; ``new@20`` is the share of new items in the
-top 20, and the script prints their share among the test positives.
+top 20, and the script prints their share among the test positives. On the
+cutoff splits, new_users: users first seen after the cutoff, folded in from
+their first positives (recsys.evaluation.splits.new_user_holdout), rank the
+whole catalog; "full retrain" is the hybrid trained again with those histories
+(models that cannot fold in users have no such segment).
 
 "least squares only" is the same fitted hybrid ranking as it did before the newness
 column (its new items calibrated by least squares alone). "frozen CNN" (``--frozen``) is the hybrid with the CNN's projection head left
@@ -49,8 +57,9 @@ from recsys.models import ContentKNN, HybridRecommender, ItemKNN, Popularity, Ra
 from recsys.vision import EncoderConfig, ImageEncoder, embed_dataset
 
 METRICS = ("recall_at_20", "ndcg_at_20", "new_share_at_20")
-SEGMENTS = ("warm", "cold", "all")
+SEGMENTS = ("warm", "cold", "all", "new_users")
 OURS = "recsys hybrid"
+RETRAIN = "recsys hybrid, full retrain"
 FROZEN = "recsys hybrid, frozen CNN"
 BEFORE = "recsys hybrid, least squares only"
 
@@ -69,7 +78,8 @@ class LeastSquaresOnly(Recommender):
         self.user_vectors_, self.item_vectors_ = self.hybrid.user_vectors_[:, :-1], items
 
 
-def models(seed: int, frozen: bool = False) -> dict:
+def models(seed: int, frozen: bool = False, only: set | None = None) -> dict:
+    """The hybrid and every peer installed (``only``: just these peers)."""
     import cold_peers
     import peers
 
@@ -87,27 +97,43 @@ def models(seed: int, frozen: bool = False) -> dict:
     if importlib.util.find_spec("torch"):
         out["CLCRec"] = cold_peers.CLCRec(seed=seed)
         out["ALDI"] = cold_peers.ALDI(seed=seed)
-    return out
+    return {name: model for name, model in out.items() if only is None or name.startswith("recsys") or name in only}
 
 
 def datasets(names):
     mobilenet = ImageEncoder(EncoderConfig("mobilenet_v2", image_size=128, weights=str(MOBILENET_WEIGHTS)))
     for name in names:
-        if name in ("movielens-posters", "movielens-new"):
+        if name == "movielens-cutoff":
+            need(MOVIELENS, MOBILENET_WEIGHTS)
+            yield name, load_dataset(MOVIELENS), mobilenet, lambda ds, seed: make_split(ds, kind="cutoff", last="260w")
+        elif name in ("movielens-posters", "movielens-new"):
             need(MOVIELENS, MOBILENET_WEIGHTS)
             draw = "newest" if name == "movielens-new" else "random"
             yield name, load_dataset(MOVIELENS), mobilenet, lambda ds, seed: make_split(ds, seed=seed, cold_draw=draw)
         elif name == "hm-fashion":
             need(HM_FASHION, MOBILENET_WEIGHTS)
             yield name, load_dataset(HM_FASHION), mobilenet, lambda ds, seed: make_split(ds, kind="cutoff", last="8w")
-        elif name in ("demo", "demo-new"):
+        elif name in ("demo", "demo-new", "demo-cutoff"):
             path = write_demo(tempfile.mkdtemp(prefix="recsys-demo-") + "/demo")
             encoder = ImageEncoder(EncoderConfig("compact_cnn", image_size=64))
             draw = "newest" if name == "demo-new" else "random"
-            yield name, load_dataset(path), encoder, lambda ds, seed: make_split(ds, seed=seed, cold_draw=draw)
+            yield name, load_dataset(path), encoder, (
+                (lambda ds, seed: make_split(ds, kind="cutoff", last="12w")) if name == "demo-cutoff" else
+                (lambda ds, seed: make_split(ds, seed=seed, cold_draw=draw)))
         else:
-            raise SystemExit(f"unknown dataset {name!r}: expected hm-fashion, demo, demo-new, movielens-new or "
-                             "movielens-posters")
+            raise SystemExit(f"unknown dataset {name!r}: expected hm-fashion, demo, demo-new, demo-cutoff, "
+                             "movielens-new, movielens-cutoff or movielens-posters")
+
+
+def fit_all(split, features, seed: int, frozen: bool, only: set | None, per_user: dict) -> pd.DataFrame:
+    """Every model fitted on ``split`` and evaluated; on a split with new users, also the hybrid
+    retrained with their histories."""
+    results = fit_and_evaluate(models(seed, frozen, only), split, features, per_user=per_user)
+    if len(split.new_user_test):
+        retrained = fit_and_evaluate({RETRAIN: HybridRecommender(seed=seed)}, split.with_new_user_history(),
+                                     features, per_user=per_user)
+        results = pd.concat([results, retrained], ignore_index=True)
+    return results
 
 
 def paired_ratios(per_user: dict, ours: str, peers: list[str]) -> list[tuple]:
@@ -115,8 +141,12 @@ def paired_ratios(per_user: dict, ours: str, peers: list[str]) -> list[tuple]:
     users both were tested on (seeds pooled)."""
     rows = []
     for segment in SEGMENTS:
+        if segment not in per_user[ours]:
+            continue
         mine = per_user[ours][segment].dropna()
         for peer in peers:
+            if segment not in per_user[peer]:
+                continue  # a peer that cannot fold in users
             theirs = per_user[peer][segment].reindex(mine.index)
             rows.append((segment, peer, *paired_bootstrap(mine.to_numpy(), theirs.to_numpy()), len(mine)))
     return rows
@@ -126,28 +156,32 @@ def pooled(per_user_runs: list[dict]) -> dict:
     """``{model: {segment: Series}}`` of NDCG@20 per (run, user) over every run."""
     return {model: {segment: pd.concat([run[model][segment]["ndcg_at_20"] for run in per_user_runs],
                                        keys=range(len(per_user_runs)))
-                    for segment in SEGMENTS} for model in per_user_runs[0]}
+                    for segment in SEGMENTS if segment in per_user_runs[0][model]} for model in per_user_runs[0]}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default="hm-fashion,demo,demo-new,movielens-new,movielens-posters")
-    parser.add_argument("--seeds", default="0,1,2", help="seeds of the random splits (the cutoff split has one)")
+    parser.add_argument("--seeds", default="0,1,2", help="the models' seeds, and the random splits' (a cutoff split "
+                                                     "is the same for every seed)")
     parser.add_argument("--frozen", action="store_true", help="also the hybrid with an untrained CNN head")
+    parser.add_argument("--models", default=None, help="only these peers, comma-separated (default: every one "
+                                                       "installed)")
     parser.add_argument("--store", default=".recsys/embeddings", help="embedding store (reused across runs)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
+    only = set(args.models.split(",")) if args.models else None
     tracking.connect("benchmarks")
     summary = []
     with tracking.start_run("benchmark", run_name="cold_start"):
         for name, dataset, encoder, split_of in datasets(args.datasets.split(",")):
             embedded = embed_dataset(dataset, encoder, store_dir=args.store, progress=True)
             runs, per_user_runs, shares = [], [], []
-            for seed in (seeds if name != "hm-fashion" else seeds[:1]):
+            for seed in seeds:
                 split = split_of(dataset, seed)
                 started = time.perf_counter()
                 per_user = {}
-                results = fit_and_evaluate(models(seed, args.frozen), split, embedded.vectors, per_user=per_user)
+                results = fit_all(split, embedded.vectors, seed, args.frozen, only, per_user)
                 runs.append(metric_table(results, METRICS))
                 per_user_runs.append(per_user)
                 shares.append(results.query("segment == 'all' and metric == 'new_share_of_positives'")["value"].iloc[0])
@@ -161,12 +195,15 @@ def main():
             tracking.log_frame(mean.reset_index(), f"cold_start_{name}.csv")
             peer_rows = [m for m in mean.index if not m.startswith("recsys")]
             ratios = pd.DataFrame(paired_ratios(pooled(per_user_runs), OURS, peer_rows + [BEFORE] + (
-                [FROZEN] if args.frozen else [])), columns=["segment", "peer", "ratio", "low", "high", "users"])
+                [FROZEN] if args.frozen else []) + ([RETRAIN] if RETRAIN in mean.index else [])),
+                columns=["segment", "peer", "ratio", "low", "high", "users"])
             print(f"{name}: hybrid / peer, NDCG@20, paired bootstrap 90% interval over test users\n"
                   f"{ratios.round(3).to_string(index=False)}\n")
             tracking.log_frame(ratios, f"cold_start_{name}_ratios.csv")
             for segment in SEGMENTS:
                 col = f"{segment}_ndcg_at_20"
+                if col not in mean:
+                    continue
                 best = mean.loc[peer_rows, col].idxmax()
                 row = ratios[(ratios["segment"] == segment) & (ratios["peer"] == best)].iloc[0]
                 summary.append((name, segment, mean.loc[OURS, col], best, mean.loc[best, col],

@@ -1,5 +1,6 @@
 """``recsys batch-recommend MODEL --out DIR``: top-K for every user (or a list), in
-user chunks, to a folder of Parquet parts written atomically; logged to MLflow."""
+user chunks, to a folder of Parquet parts written atomically; logged to MLflow. With
+``--data`` or ``--history``, users who arrived after training are folded in from their history."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from pipelines.common import (add_arrivals, add_candidates, add_overwrite_argument, add_spark_arguments,
-                              check_spark_installed, check_writable, local_model, local_output, read_ids,
-                              read_items, resolve_users, start_spark)
+from pipelines.common import (add_arrivals, add_candidates, add_history_arguments, add_overwrite_argument,
+                              add_spark_arguments, check_spark_installed, check_writable, fold_in_histories,
+                              local_model, local_output, positive_threshold, read_ids, read_items, resolve_users,
+                              start_spark)
 from recsys import tracking
 from recsys.batch import DEFAULT_CHUNK, batch_recommend, exclusion_mask
 from recsys.data import load_dataset
@@ -22,14 +24,16 @@ def add_arguments(parser):
     add_overwrite_argument(parser)
     parser.add_argument("--users", default=None, help="CSV or Parquet with a user_id column (default: every user)")
     parser.add_argument("--skip-unknown-users", action="store_true",
-                        help="leave out --users the model does not know (default: refuse them)")
+                        help="leave out --users the model does not know and who have no history (default: refuse "
+                             "them)")
     parser.add_argument("--k", type=int, default=20, help="items per user")
     parser.add_argument("--candidates", default=None, help="items table: an allow-list; new items are embedded")
     parser.add_argument("--new-items", default=None, metavar="ITEMS",
                         help="items table (item_id, image_path) of arrivals: embedded once and ranked with the "
                              "known items on one scale (default none)")
-    parser.add_argument("--data", default=None, metavar="DATASET",
-                        help="a dataset folder whose catalog items unknown to the model are arrivals too")
+    add_history_arguments(parser, "a dataset folder, newer than the model: its catalog items unknown to the model "
+                                  "are arrivals, its users unknown to the model (and known ones' newer "
+                                  "interactions) are folded in from their history")
     parser.add_argument("--exclude-where", action="append", default=[], metavar="COLUMN=VALUE",
                         help="leave out items whose metadata COLUMN equals VALUE (repeatable; default none)")
     parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="users scored per block (bounds memory)")
@@ -53,7 +57,7 @@ def run(args) -> int:
         raise ValueError(f"--k and --chunk must be >= 1, got {args.k} and {args.chunk}")
     if args.engine == "local" or urlparse(args.out).scheme in ("", "file"):  # hdfs://, s3a://: Spark's to write
         args.out = check_writable(local_output(args.out, args.engine), args.overwrite,
-                                  inputs=[args.users, args.candidates, args.new_items, args.data,
+                                  inputs=[args.users, args.candidates, args.new_items, args.data, args.history,
                                           local_model(args.model)])
     check_spark_installed(args)
     tracking.connect(args.experiment)
@@ -61,13 +65,15 @@ def run(args) -> int:
 
     bundle = ModelBundle.load(tracking.resolve_model_dir(args.model))
     model = bundle.model
-    users = resolve_users(bundle, read_ids(args.users, "user_id"), args.skip_unknown_users) if args.users else None
-    arrivals = []
+    requested = read_ids(args.users, "user_id") if args.users else None
+    arrivals, dataset = [], None
     if args.new_items:
         arrivals += add_arrivals(bundle, read_items(args.new_items), Path(args.new_items).parent)
     if args.data:
-        dataset = load_dataset(args.data)
+        dataset = load_dataset(args.data, positive_threshold=positive_threshold(bundle))
         arrivals += add_arrivals(bundle, dataset.items, dataset.root)
+    folded = fold_in_histories(bundle, dataset, args.history, users=requested)  # after the arrivals: they count
+    users = resolve_users(bundle, requested, args.skip_unknown_users) if requested is not None else None
     allowed = None
     if args.candidates:  # an allow-list, which the arrivals join
         candidates = set(add_candidates(bundle, args.candidates)) | set(arrivals)
@@ -82,8 +88,9 @@ def run(args) -> int:
         tracking.log_params({"model": args.model, "k": args.k, "chunk": args.chunk, "out": args.out,
                              "engine": args.engine, "partitions": args.partitions,
                              "exclude_where": ";".join(args.exclude_where), "candidates": args.candidates,
-                             "new_items": args.new_items, "data": args.data})
-        tracking.log_metric("arrivals", len(arrivals))
+                             "new_items": args.new_items, "data": args.data, "history": args.history})
+        tracking.log_metrics({"arrivals": len(arrivals), "users_folded_in": len(folded.added) if folded else 0,
+                              "users_updated": len(folded.updated) if folded else 0})
         if args.engine == "spark":
             from recsys.spark import spark_batch_recommend
 
@@ -94,7 +101,9 @@ def run(args) -> int:
                                     progress=True, overwrite=args.overwrite)
         tracking.log_metrics({"users": stats.users, "rows": stats.rows, "seconds": stats.seconds,
                               "users_per_second": stats.users_per_second})
+    folded_text = (f"; {len(folded.added):,} new users folded in from their history, {len(folded.updated):,} "
+                   "known users updated" if folded else "")
     print(f"Wrote {stats.rows:,} rows for {stats.users:,} users in {stats.parts} part(s) to {args.out} "
           f"({stats.users_per_second:,.0f} users/s; {len(arrivals):,} arrivals ranked with the catalog, "
-          "marked is_new)")
+          f"marked is_new{folded_text})")
     return 0

@@ -7,7 +7,7 @@ import errno
 import socket
 from pathlib import Path
 
-from pipelines.common import MAX_SKIPPED_SHOWN, read_items
+from pipelines.common import MAX_SKIPPED_SHOWN, positive_threshold, read_items
 from recsys import tracking
 from recsys.data import load_dataset
 from recsys.data.images import max_image_bytes
@@ -23,8 +23,9 @@ MAX_HEADER_BYTES = 64 * 1024
 def add_arguments(parser):
     parser.add_argument("model", help="model directory, runs:/RUN_ID/model or models:/NAME@ALIAS")
     parser.add_argument("--data", default=None,
-                        help="dataset folder for histories, metadata and photos (default: the folder the model "
-                             "was trained on, when it still exists)")
+                        help="dataset folder for histories, metadata and photos; its users the model does not know "
+                             "are folded in from their history (default: the folder the model was trained on, when "
+                             "it still exists)")
     parser.add_argument("--new-items", default=None, metavar="ITEMS",
                         help="items table of new arrivals (item_id, image_path relative to its folder), "
                              "ranked from their photos")
@@ -75,7 +76,7 @@ def run(args) -> int:
 
     bundle = ModelBundle.load(tracking.resolve_model_dir(args.model))
     data = Path(args.data) if args.data else training_folder(bundle)
-    dataset = load_dataset(data) if data else None
+    dataset = load_dataset(data, positive_threshold=positive_threshold(bundle)) if data else None
     explorer = Explorer(bundle, dataset, new_items, Path(args.new_items).parent if args.new_items else None,
                         run=model_run(args.model, bundle), k=args.k, image_root=args.image_root)
     server = serve(create_app(explorer), args.host, args.port, args.idle_timeout)
@@ -85,6 +86,8 @@ def run(args) -> int:
           f"{len(bundle.model.item_ids_):,} items ({len(explorer.new_item_ids):,} new); "
           f"{len(explorer.images):,} photos from {data or 'nowhere (no --data)'}"
           + (f" within {args.image_root}" if args.image_root else ""))
+    if explorer.folded_in is not None:
+        print(f"  {explorer.folded_in.summary()}")
     for item_id, reason in explorer.images.skipped[:MAX_SKIPPED_SHOWN]:
         print(f"  photo of {item_id!r} not served: {reason}")
     if len(explorer.images.skipped) > MAX_SKIPPED_SHOWN:

@@ -145,12 +145,49 @@ def local_model(model: str) -> str | None:
 
 
 # -- users and candidates (recommend, batch-recommend) -----------------------------
+def add_history_arguments(parser, data_help: str) -> None:
+    parser.add_argument("--data", default=None, metavar="DATASET", help=data_help)
+    parser.add_argument("--history", default=None, metavar="INTERACTIONS",
+                        help="interactions table (user_id, item_id; optional timestamp, rating or weight) of users "
+                             "the model does not know, or newer ones of known users: folded in, no retraining")
+
+
+def positive_threshold(bundle) -> float:
+    """The rating a positive needs, as the model was trained with."""
+    return float(bundle.info.get("config", {}).get("positive_threshold", DEFAULT_POSITIVE_THRESHOLD))
+
+
+def fold_in_histories(bundle, dataset, history: str | None, users=None):
+    """Fold the users of ``dataset``'s interactions and of the ``history`` table into the model
+    (:func:`recsys.histories.fold_in`; ``users``: only these); prints and returns the report,
+    None when there is no history to read."""
+    from recsys.histories import FoldInReport, fold_in, read_history
+
+    sources = ([(dataset.interactions, dataset.positive_mask)] if dataset is not None else []) + (
+        [read_history(history, positive_threshold(bundle))] if history else [])
+    if not sources:
+        return None
+    if not bundle.model.folds_in_users:
+        print(f"  {type(bundle.model).__name__} cannot fold in users (a model file from before recsys could: train "
+              "it again); users it does not know are not ranked")
+        return None
+    report = FoldInReport()
+    for interactions, positive in sources:
+        done = fold_in(bundle.model, interactions, positive, users)
+        report.added += done.added
+        report.updated += [u for u in done.updated if u not in set(report.added)]
+        report.unknown_item_rows += done.unknown_item_rows
+    print(f"  {report.summary()}")
+    return report
+
+
 def resolve_users(bundle, users: list[str], skip_unknown: bool) -> list[str]:
     known = bundle.model.user_map_.rows(users, missing="-1") >= 0
     unknown = [u for u, ok in zip(users, known) if not ok]
     if unknown and not skip_unknown:
-        raise KeyError(f"{len(unknown)} user(s) unknown to the model, e.g. {unknown[:5]}; "
-                       "pass --skip-unknown-users to leave them out (new users need retraining)")
+        raise KeyError(f"{len(unknown)} user(s) unknown to the model and without a history, e.g. {unknown[:5]}; "
+                       "give their interactions with --data DATASET or --history FILE, or pass "
+                       "--skip-unknown-users to leave them out")
     if unknown:
         print(f"  left out {len(unknown)} unknown user(s), e.g. {unknown[:5]}")
     return [u for u, ok in zip(users, known) if ok]

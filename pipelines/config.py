@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from recsys.data.dataset import DEFAULT_POSITIVE_THRESHOLD
+from recsys.evaluation.splits import NEW_USER_HISTORY
 from recsys.vision.config import DEFAULT_ENCODER, ENCODERS, EncoderConfig
 from recsys.vision.store import DEFAULT_STORE
 
@@ -33,7 +34,9 @@ class SplitConfig:
     """How ``evaluate`` splits: ``kind: items`` (a share of items held out cold,
     drawn at random or, with ``cold_draw: newest``, the items first seen last; each
     user's latest share warm) or ``kind: cutoff`` (``at: 2020-04-01``
-    or ``last: 8w``: the future is the test, new items the cold ones)."""
+    or ``last: 8w``: the future is the test, new items the cold ones, and users
+    first seen after it keep their first ``new_user_history`` positives as the
+    history they are folded in from)."""
 
     kind: str = "items"
     warm: str = "temporal"
@@ -43,12 +46,16 @@ class SplitConfig:
     at: str | None = None
     last: str | None = None
     cold_draw: str = "random"
+    new_user_history: int = NEW_USER_HISTORY
 
     def __post_init__(self):  # the choices are checked by make_split, the first step of an evaluation
         for name in ("test_share", "cold_share"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
                 raise ValueError(f"config [split] `{name}` must be a number in [0, 1), got {value!r}")
+        value = self.new_user_history
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"config [split] `new_user_history` must be a whole number >= 1, got {value!r}")
 
 
 @dataclass(frozen=True)

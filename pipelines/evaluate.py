@@ -30,6 +30,8 @@ def run(args) -> int:
     how = (f"cutoff {config.split.at or 'last ' + str(config.split.last)}" if config.split.kind == "cutoff"
            else f"{config.split.warm} holdout")
     print(f"\n{dataset.name} ({how}): warm test {d['warm_test_positives']:,} positives, "
-          f"cold test {d['cold_test_positives']:,} positives on {d['cold_items']:,} cold items")
+          f"cold test {d['cold_test_positives']:,} positives on {d['cold_items']:,} cold items"
+          + (f", new users {d['new_users']:,} (folded in from their first {config.split.new_user_history} "
+             f"positives; {d['new_user_test_positives']:,} test positives)" if d["new_users"] else ""))
     print(table.round(4).to_string())
     return 0

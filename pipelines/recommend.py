@@ -1,16 +1,21 @@
-"""``recsys recommend MODEL_DIR --users USERS.csv --k K --out RECS.parquet [--candidates ITEMS.csv]``."""
+"""``recsys recommend MODEL_DIR --users USERS.csv --k K --out RECS.parquet [--candidates ITEMS.csv]
+[--data DATASET | --history INTERACTIONS]``: users the model does not know are folded in from their history."""
 
 from __future__ import annotations
 
 from pipelines.common import (
     add_candidates,
+    add_history_arguments,
     add_overwrite_argument,
     check_writable,
+    fold_in_histories,
     local_model,
+    positive_threshold,
     read_ids,
     resolve_users,
 )
 from recsys import tracking
+from recsys.data import load_dataset
 from recsys.io import write_parquet
 
 
@@ -27,19 +32,26 @@ def add_arguments(parser):
                         help="items table (item_id, image_path): rank only these; unknown items are embedded "
                              "from their images on the fly")
     parser.add_argument("--include-seen", action="store_true", help="do not exclude items the user interacted with")
+    add_history_arguments(parser, "a dataset folder whose interactions give the users the model does not know "
+                                  "(and newer ones of known users) their history: folded in, no retraining")
     parser.add_argument("--skip-unknown-users", action="store_true",
-                        help="leave out users the model has never seen (default: stop with an error)")
+                        help="leave out users the model has never seen and who have no history (default: stop "
+                             "with an error)")
 
 
 def run(args) -> int:
     if args.k < 1:
         raise ValueError(f"--k must be >= 1, got {args.k}")
-    args.out = check_writable(args.out, args.overwrite, inputs=[args.users, args.candidates, local_model(args.model)])
+    args.out = check_writable(args.out, args.overwrite, inputs=[args.users, args.candidates, args.data, args.history,
+                                                                local_model(args.model)])
     from recsys.bundle import ModelBundle
 
     bundle = ModelBundle.load(tracking.resolve_model_dir(args.model))
-    users = resolve_users(bundle, read_ids(args.users, "user_id"), args.skip_unknown_users)
+    requested = read_ids(args.users, "user_id")
     candidates = add_candidates(bundle, args.candidates) if args.candidates else None
+    dataset = load_dataset(args.data, positive_threshold=positive_threshold(bundle)) if args.data else None
+    fold_in_histories(bundle, dataset, args.history, users=requested)
+    users = resolve_users(bundle, requested, args.skip_unknown_users)
     recs = bundle.model.recommend(users, k=args.k, exclude_seen=not args.include_seen, candidates=candidates,
                                   mark_new=True)
     write_parquet(recs, args.out, overwrite=args.overwrite)

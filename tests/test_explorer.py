@@ -54,7 +54,22 @@ def test_history_is_newest_first_and_recommendations_never_repeat_it(example_mod
     assert [c.when for c in history] == sorted((c.when for c in history), reverse=True)
     recommended = [c.item_id for c in ex.recommendations("U00")]
     assert len(recommended) == 5 and not set(recommended) & set(mine.item_id)
-    assert "0101" in set(ex.model.recommend(["U00"], k=36)["item_id"])  # the model alone would propose it
+    trained = ModelBundle.load(example_model).model  # without the newer interaction folded in, it would propose it
+    assert "0101" in set(trained.recommend(["U00"], k=36)["item_id"])
+    assert "0101" not in set(ex.model.recommend(["U00"], k=36)["item_id"])
+
+
+def test_a_user_only_the_data_knows_gets_a_page_from_their_history(example_model, shop):
+    with open(shop / "interactions.csv", "a") as f:
+        f.write("NEWCOMER,0100,2026-12-01,5\nNEWCOMER,0106,2026-12-02,5\n")
+    ex = explorer(example_model, shop)
+    assert ex.folded_in.added == ["NEWCOMER"] and ex.folded_in.updated == ["U00"]
+    history, total = ex.history("NEWCOMER")
+    assert total == 2 and [c.item_id for c in history] == ["0106", "0100"]
+    recommended = [c.item_id for c in ex.recommendations("NEWCOMER")]
+    assert len(recommended) == 5 and not {"0100", "0106"} & set(recommended)
+    page = create_app(ex).test_client().get(id_url("users", "NEWCOMER"))
+    assert page.status_code == 200 and "0106" in page.get_data(as_text=True)
 
 
 def hostile_table(tmp_path):

@@ -272,7 +272,7 @@ def test_batch_recommend_skips_unknown_users_when_asked(example_model, tmp_path,
     (tmp_path / "users.csv").write_text("user_id\nU00\nNOBODY\n")
     args = ["batch-recommend", str(example_model), "--users", str(tmp_path / "users.csv"), "--k", "2",
             "--out", str(tmp_path / "recs")]
-    assert "1 user(s) unknown to the model, e.g. ['NOBODY']" in error_of(args, capsys)
+    assert "1 user(s) unknown to the model and without a history, e.g. ['NOBODY']" in error_of(args, capsys)
     assert main(args + ["--skip-unknown-users"]) == 0
     assert set(pd.read_parquet(tmp_path / "recs").user_id) == {"U00"}
 

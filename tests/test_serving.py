@@ -69,12 +69,17 @@ def readme_requests() -> list[dict]:
 
 
 def test_served_model_answers_the_readme_requests(server):
-    users, by_path, by_bytes = readme_requests()
+    users, history, by_path, by_bytes = readme_requests()
     reply = post(server, users)
     assert reply.status_code == 200, reply.text
     rows = reply.json()["predictions"]
     assert [(r["user_id"], r["rank"]) for r in rows] == [("U00", 1), ("U00", 2), ("U00", 3),
                                                          ("U01", 1), ("U01", 2), ("U01", 3)]
+    reply = post(server, history)  # a user the model never saw, folded in from the request's history
+    assert reply.status_code == 200, reply.text
+    rows = reply.json()["predictions"]
+    assert [(r["user_id"], r["rank"]) for r in rows] == [("NEWCOMER", 1), ("NEWCOMER", 2), ("NEWCOMER", 3)]
+    assert not {r["item_id"] for r in rows} & {"0100", "0101"}  # their history stays excluded
     for request, item, k in ((by_path, "NEW-1", 4), (by_bytes, "NEW-2", 10)):
         reply = post(server, request)
         assert reply.status_code == 200, reply.text
@@ -85,6 +90,9 @@ def test_served_model_answers_the_readme_requests(server):
 @pytest.mark.parametrize("payload, cause", [
     ({"dataframe_records": [{"user_id": "U00"}, {"user_id": "NOBODY"}]}, "unknown user_id(s): 'NOBODY'"),
     ({"dataframe_records": [{"customer": "U00"}]}, "needs a 'user_id' column"),
+    # a history lasts one request: the served model itself never learns the newcomer
+    ({"dataframe_records": [{"user_id": "NEWCOMER"}]}, "unknown user_id(s): 'NEWCOMER'"),
+    ({"dataframe_records": [{"user_id": "X", "item_id": "NO-SUCH-ITEM"}]}, "none of the request's item_id values"),
     ({"dataframe_records": [{"item_id": "N1", "image_path": "missing/photo.png"}]},
      "item 'N1' (missing/photo.png): file not found"),
     ({"dataframe_records": [{"item_id": "N2", "image_path": "/dev/zero"}]}, "outside RECSYS_SERVING_IMAGE_ROOT"),

@@ -16,6 +16,7 @@ from recsys.batch import batch_recommend
 from recsys.io import MARKER
 from recsys.models import Recommender
 from tests.test_batch import shop_bundle  # noqa: F401  (a fixture: the trained colour-shop model)
+from tests.test_fold_in import EXAMPLE_SHOP, older_model  # noqa: F401  (a model older than the example shop)
 
 pytest.importorskip("pyspark", reason="the Spark engine needs the `spark` extra (pyspark)")
 if shutil.which("java") is None:
@@ -79,6 +80,15 @@ def test_cli_engine_spark_equals_engine_local(spark, shop_bundle, tmp_path):
     assert recsys_cli(common + ["--out", str(tmp_path / "spark"), "--engine", "spark"]) == 0
     recs = assert_same_recommendations(tmp_path / "local", tmp_path / "spark")
     assert not recs.item_id.str.startswith("red-").any()
+
+
+def test_cli_spark_folds_in_new_users_as_the_local_engine_does(older_model, tmp_path):  # noqa: F811
+    model_dir, inter, _ = older_model
+    common = ["batch-recommend", str(model_dir), "--k", "4", "--data", str(EXAMPLE_SHOP)]
+    assert recsys_cli(common + ["--out", str(tmp_path / "local")]) == 0
+    assert recsys_cli(common + ["--out", str(tmp_path / "spark"), "--engine", "spark"]) == 0
+    recs = assert_same_recommendations(tmp_path / "local", tmp_path / "spark")
+    assert set(recs.user_id) == set(inter.user_id)
 
 
 def test_cli_spark_that_cannot_start_is_a_clear_error(shop_bundle, tmp_path):

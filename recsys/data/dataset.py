@@ -110,14 +110,8 @@ class Dataset:
     # -- views ---------------------------------------------------------------
     @property
     def positive_mask(self) -> np.ndarray:
-        """Which interactions are positives: ``rating >= threshold`` when ratings
-        exist, ``weight > 0`` when weights exist, otherwise all of them."""
-        inter = self.interactions
-        if "rating" in inter:
-            return inter["rating"].to_numpy() >= self.positive_threshold
-        if "weight" in inter:
-            return inter["weight"].to_numpy() > 0
-        return np.ones(len(inter), dtype=bool)
+        """Which interactions are positives (:func:`positive_mask`)."""
+        return positive_mask(self.interactions, self.positive_threshold)
 
     def positives(self) -> pd.DataFrame:
         return self.interactions[self.positive_mask]
@@ -151,3 +145,13 @@ class Dataset:
                               else "weight > 0" if "weight" in self.interactions else "every interaction"),
             "has_timestamps": "timestamp" in self.interactions,
         }
+
+
+def positive_mask(interactions: pd.DataFrame, threshold: float = DEFAULT_POSITIVE_THRESHOLD) -> np.ndarray:
+    """Which interactions are positives: ``rating >= threshold`` when ratings exist,
+    ``weight > 0`` when weights exist, otherwise all of them."""
+    if "rating" in interactions:
+        return interactions["rating"].to_numpy() >= threshold
+    if "weight" in interactions:
+        return interactions["weight"].to_numpy() > 0
+    return np.ones(len(interactions), dtype=bool)

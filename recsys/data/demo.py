@@ -16,9 +16,12 @@ Generative story (also in the README):
    ``items.csv``), and ``n_arrivals`` more arrive the month after the log ends:
    the catalog holds them, with photos and no interactions, as a shop's
    catalog holds this week's arrivals when the nightly job runs.
-5. Each user makes ``10 + Poisson(15)`` distinct interactions at increasing
-   timestamps over six months, each drawn, among the items in the shop at that
-   time and not yet chosen, with probability proportional to ``exp(affinity)``.
+5. Most users are there from the start; the others (``signup_share``) sign up
+   at a uniform time over the six months. Each user makes ``10 + Poisson(15)``
+   distinct interactions at increasing timestamps from their signup to the
+   end, each drawn, among the items in the shop at that time and not yet
+   chosen, with probability proportional to ``exp(affinity)``. So a nightly
+   job meets users the model never saw, as a shop's does.
 
 So a model that only sees pixels can still learn who likes what: colour and
 shape carry most of the signal; the popularity part needs interactions.
@@ -61,6 +64,7 @@ class DemoConfig:
     popularity_sigma: float = 0.6
     arrival_share: float = 0.5
     n_arrivals: int = 40
+    signup_share: float = 0.4
 
 
 def _shape_polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
@@ -127,12 +131,13 @@ def generate(config: DemoConfig = DemoConfig()) -> tuple[pd.DataFrame, pd.DataFr
     fav_shape = rng.choice(SHAPES, config.n_users)
     pattern_pref = rng.normal(0.0, 1.0, (config.n_users, len(PATTERNS)))
     pattern_idx = items["pattern"].map({p: k for k, p in enumerate(PATTERNS)}).to_numpy()
+    signup = np.where(rng.random(config.n_users) < config.signup_share, rng.uniform(0, SIX_MONTHS, config.n_users), 0.0)
     rows = []
     for u in range(config.n_users):
         affinity = (config.colour_weight * (items["colour"].to_numpy() == fav_colour[u])
                     + config.shape_weight * (items["shape"].to_numpy() == fav_shape[u])
                     + config.pattern_weight * pattern_pref[u, pattern_idx] + log_pop)
-        times = START + np.sort(rng.uniform(0, SIX_MONTHS, 10 + rng.poisson(15))).round()
+        times = START + np.sort(rng.uniform(signup[u], SIX_MONTHS, 10 + rng.poisson(15))).round()
         free = np.ones(config.n_items, bool)
         weights = np.exp(affinity - affinity.max())
         for t in times:

@@ -7,11 +7,17 @@
   any held-out positive ranks the whole catalog (warm and cold items together,
   their own training items excluded) against all of those positives. Besides
   the usual metrics it reports ``new_share_at_K``, the share of the top K that
-  is cold items, and ``new_share_of_positives``, their share of the positives.
+  is cold items, and ``new_share_of_positives``, their share of the positives;
+- new_users (cutoff split): users first seen after the cutoff rank the whole
+  catalog from their first positives alone (``Split.new_user_history``, folded
+  in: :meth:`~recsys.models.base.Recommender.user_vectors_for`; a model trained
+  on that history ranks them as known users), against the rest of their
+  positives. Models that cannot fold in users have no such segment.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
@@ -92,9 +98,32 @@ def evaluate(model, split: Split, ks=DEFAULT_KS, seed: int = 0, per_user: dict |
                 "cold": (split.cold_items, split.cold_test, None, None),
                 "all": (np.union1d(split.warm_items, split.cold_items), future, seen, split.cold_items)}
     per_user = {} if per_user is None else per_user
-    return {name: evaluate_segment(model, np.unique(test["user_idx"].to_numpy()), rng.permutation(candidates), test,
-                                   excluded, ks, new_items=new, per_user=per_user.setdefault(name, {}))
-            for name, (candidates, test, excluded, new) in segments.items()}
+    out = {name: evaluate_segment(model, np.unique(test["user_idx"].to_numpy()), rng.permutation(candidates), test,
+                                  excluded, ks, new_items=new, per_user=per_user.setdefault(name, {}))
+           for name, (candidates, test, excluded, new) in segments.items()}
+    if len(split.new_user_test):
+        scorer, history_seen = new_user_scorer(model, split)
+        out["new_users"] = {} if scorer is None else evaluate_segment(
+            scorer, np.unique(split.new_user_test["user_idx"].to_numpy()), rng.permutation(segments["all"][0]),
+            split.new_user_test, history_seen, ks, new_items=split.cold_items,
+            per_user=per_user.setdefault("new_users", {}))
+    return out
+
+
+def new_user_scorer(model, split: Split):
+    """``(a model scoring the new users, their history's interactions as users x items)``: the
+    model itself where it was trained on their history, else a copy with them folded in
+    (None for a model that cannot fold in users)."""
+    history = split.train.with_interactions(split.new_user_history)
+    seen = history.user_items(positives_only=False)
+    users = np.unique(split.new_user_test["user_idx"].to_numpy())
+    if np.isin(users, split.train.interactions["user_idx"].to_numpy()).all():
+        return model, seen
+    if not model.folds_in_users:
+        return None, seen
+    scorer = copy.copy(model)  # fold_in replaces the model's arrays, never writes into them
+    scorer.fold_in(model.user_ids_[users], history.user_items()[users], seen[users])
+    return scorer, seen
 
 
 def fit_and_evaluate(models: dict, split: Split, item_features=None, ks=DEFAULT_KS,

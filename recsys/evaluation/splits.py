@@ -7,7 +7,7 @@ can be asked about cold items they have never seen interact.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,12 @@ COLD_DRAWS = ("random", "newest")
 SPLIT_KINDS = ("items", "cutoff")
 #: units of a ``last`` duration: "8w", "14d", "36h"
 DURATION_UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600}
+#: a user first seen after the cutoff keeps this many first positives as history (at most half of theirs)
+NEW_USER_HISTORY = 5
+
+
+def _no_rows() -> pd.DataFrame:
+    return pd.DataFrame({"user_idx": np.zeros(0, np.int64), "item_idx": np.zeros(0, np.int64)})
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,12 +43,17 @@ class Split:
         Positives of the cold items; rank these among ``cold_items`` only.
     cold_items : ndarray of int
         Item indices removed from training entirely.
+    new_user_history, new_user_test : DataFrame
+        Cutoff split only: users first seen after the cutoff, their first positives (their
+        interaction rows) and the rest of their positives; rank these among every item.
     """
 
     train: Dataset
     warm_test: pd.DataFrame
     cold_test: pd.DataFrame
     cold_items: np.ndarray
+    new_user_history: pd.DataFrame = field(default_factory=_no_rows)
+    new_user_test: pd.DataFrame = field(default_factory=_no_rows)
 
     @property
     def warm_items(self) -> np.ndarray:
@@ -51,7 +62,14 @@ class Split:
     def describe(self) -> dict:
         return {"train_interactions": len(self.train.interactions), "warm_test_positives": len(self.warm_test),
                 "cold_test_positives": len(self.cold_test), "cold_items": len(self.cold_items),
-                "warm_items": len(self.warm_items)}
+                "warm_items": len(self.warm_items), "new_users": self.new_user_test["user_idx"].nunique(),
+                "new_user_test_positives": len(self.new_user_test)}
+
+    def with_new_user_history(self) -> "Split":
+        """The same test with the new users' history in training: what a full retrain would learn from."""
+        train = pd.concat([self.train.interactions, self.new_user_history], ignore_index=True)
+        return Split(self.train.with_interactions(train), self.warm_test, self.cold_test, self.cold_items,
+                     self.new_user_history, self.new_user_test)
 
 
 def cold_item_holdout(dataset: Dataset, cold_share: float, seed: int, draw: str = "random"
@@ -125,7 +143,8 @@ def random_holdout(inter: pd.DataFrame, test_share: float, seed: int) -> np.ndar
 
 def make_split(dataset: Dataset, warm: str = "temporal", test_share: float = 0.2,
                cold_share: float = 0.2, seed: int = 0, kind: str = "items",
-               at: str | float | None = None, last: str | None = None, cold_draw: str = "random") -> Split:
+               at: str | float | None = None, last: str | None = None, cold_draw: str = "random",
+               new_user_history: int = NEW_USER_HISTORY) -> Split:
     """Cold-item holdout first, then a warm holdout of the remaining interactions;
     or, with ``kind="cutoff"``, the future as the test (:func:`cutoff_split`).
 
@@ -142,11 +161,14 @@ def make_split(dataset: Dataset, warm: str = "temporal", test_share: float = 0.2
         Share of interacted items removed from training (0 disables the cold test).
     cold_draw : {"random", "newest"}
         Which items: a seeded random share, or those first seen last (new releases).
+    new_user_history : int
+        Cutoff split: the first positives of each user first seen after the cutoff kept as
+        their history (the new-users segment, :func:`new_user_holdout`).
     """
     if kind not in SPLIT_KINDS:
         raise ValueError(f"split `kind` must be one of {SPLIT_KINDS}, got {kind!r}")
     if kind == "cutoff":
-        return cutoff_split(dataset, at=at, last=last)
+        return cutoff_split(dataset, at=at, last=last, new_user_history=new_user_history)
     if warm not in WARM_METHODS:
         raise ValueError(f"`warm` must be one of {WARM_METHODS}, got {warm!r}")
     if not 0 < test_share < 1:
@@ -183,13 +205,18 @@ def cutoff_time(timestamps: np.ndarray, at: str | float | None = None, last: str
     return float(np.max(timestamps)) - int(text[:-1]) * DURATION_UNITS[text[-1]]
 
 
-def cutoff_split(dataset: Dataset, at: str | float | None = None, last: str | None = None) -> Split:
+def cutoff_split(dataset: Dataset, at: str | float | None = None, last: str | None = None,
+                 new_user_history: int = NEW_USER_HISTORY) -> Split:
     """The future as the test, as a retailer meets it every week.
 
     Interactions before the cutoff train. Of those at or after it, by users
     known at the cutoff: positives on items first seen after the cutoff form
     the cold test (ranked among all such new items); positives on items seen
     in training, other than the user's own training items, the warm test.
+    Users first seen after the cutoff with two positives or more: their first
+    ``new_user_history`` positives in time order (at most half of theirs) and
+    what they did until then are their history, the rest of their positives the
+    new-users test (:func:`new_user_holdout`).
     """
     inter = dataset.interactions
     if "timestamp" not in inter:
@@ -201,8 +228,11 @@ def cutoff_split(dataset: Dataset, at: str | float | None = None, last: str | No
     if train.empty or before.all():
         raise ValueError(f"{dataset.name}: the cutoff {pd.Timestamp(cutoff, unit='s')} leaves "
                          f"{'no training' if train.empty else 'no test'} interactions")
+    known_users = np.unique(train["user_idx"].to_numpy())
+    history, new_user_test = new_user_holdout(inter[~before], dataset.positive_mask[~before], known_users,
+                                              new_user_history)
     after = inter[~before & dataset.positive_mask]
-    after = after[after["user_idx"].isin(np.unique(train["user_idx"].to_numpy()))]
+    after = after[after["user_idx"].isin(known_users)]
     warm = np.unique(train["item_idx"].to_numpy())
     cold_items = np.setdiff1d(np.unique(inter.loc[~before, "item_idx"].to_numpy()), warm)
     is_warm = np.isin(after["item_idx"].to_numpy(), warm)
@@ -211,7 +241,36 @@ def cutoff_split(dataset: Dataset, at: str | float | None = None, last: str | No
     warm_test = after[is_warm & ~repeat].drop_duplicates(["user_idx", "item_idx"])
     cold_test = after[~is_warm].drop_duplicates(["user_idx", "item_idx"])
     return Split(train=dataset.with_interactions(train), warm_test=warm_test.reset_index(drop=True),
-                 cold_test=cold_test.reset_index(drop=True), cold_items=cold_items)
+                 cold_test=cold_test.reset_index(drop=True), cold_items=cold_items, new_user_history=history,
+                 new_user_test=new_user_test)
+
+
+def new_user_holdout(later: pd.DataFrame, positive: np.ndarray, known_users: np.ndarray, first: int
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(history rows, test positives)`` of the users in ``later`` (interactions after a cutoff)
+    outside ``known_users`` with two positives or more: the history is their first ``first``
+    positives in time order, at most half of theirs, and every interaction before the last of
+    those; the test, their later positives on other items (``user_idx, item_idx``). Equal
+    times keep the table's order, so a first basket bought in one day can be split."""
+    if first < 1:
+        raise ValueError(f"split `new_user_history` must be >= 1, got {first}")
+    new = ~later["user_idx"].isin(known_users).to_numpy()
+    rows, liked = later[new], np.asarray(positive, bool)[new]
+    order = np.lexsort((np.arange(len(rows)), rows["timestamp"].to_numpy(), rows["user_idx"].to_numpy()))
+    rows, liked = rows.iloc[order], liked[order]
+    users = rows["user_idx"].to_numpy()
+    starts = np.r_[0, np.flatnonzero(np.diff(users)) + 1] if len(users) else np.zeros(0, np.int64)
+    cumulative = np.cumsum(liked) - liked  # positives strictly before each row, then within its user
+    nth_liked = cumulative - np.repeat(cumulative[starts], np.diff(np.r_[starts, len(users)]))
+    count = pd.Series(liked).groupby(users).transform("sum").to_numpy()
+    kept = np.minimum(first, count // 2)
+    in_history = nth_liked < kept  # up to and including the kept-th positive
+    history, test = rows[in_history], rows[liked & ~in_history & (count >= 2)]
+    own = pd.MultiIndex.from_frame(history[["user_idx", "item_idx"]])
+    test = test[~pd.MultiIndex.from_frame(test[["user_idx", "item_idx"]]).isin(own)]
+    test = test.drop_duplicates(["user_idx", "item_idx"])
+    history = history[history["user_idx"].isin(test["user_idx"])]
+    return history.reset_index(drop=True), test[["user_idx", "item_idx"]].reset_index(drop=True)
 
 
 def latest_items(item_first_seen: np.ndarray, candidates: np.ndarray, share: float, seed: int) -> np.ndarray:

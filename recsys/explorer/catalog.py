@@ -91,6 +91,7 @@ class Explorer:
             tables.append((new_items, new_items_root))
         self.metadata = metadata(tables)
         self.skipped = self._add_unknown_items(tables)
+        self.folded_in = self._fold_in_users(dataset)
         self.images = PhotoIndex(tables, self.model.knows_item, image_root)
         warm = getattr(self.model, "warm_items_", np.ones(len(self.model.item_ids_), bool))
         self.new_item_ids = [i for i, w in zip(self.model.item_ids_, warm) if not w]
@@ -109,6 +110,15 @@ class Explorer:
                     self.new_vectors[str(item_id)] = vector
         return skipped
 
+    def _fold_in_users(self, dataset):
+        """Users of ``dataset`` the model never saw (and known users' newer interactions) folded
+        in from their history, so anyone in the data has a page (:mod:`recsys.histories`)."""
+        if dataset is None or not self.model.folds_in_users:
+            return None
+        from recsys.histories import fold_in
+
+        return fold_in(self.model, dataset.interactions, dataset.positive_mask)
+
     # -- users -------------------------------------------------------------------
     def sample_users(self, n: int = SAMPLE_USERS) -> list[str]:
         ids = self.model.user_ids_
@@ -117,7 +127,7 @@ class Explorer:
     def check_user(self, user_id: str) -> int:
         if not self.model.knows_user(user_id):
             raise NotFound(f"No user {user_id!r} in this model (it knows {len(self.model.user_ids_):,} users; "
-                           "new users need retraining).")
+                           "give the explorer a --data folder holding their interactions).")
         return int(self.model.user_index([user_id])[0])
 
     def history(self, user_id: str) -> tuple[list[Card], int]:

@@ -9,6 +9,10 @@ A fitted model holds
   arrays or CSR matrices: a score is their dot product;
 - ``seen_``: CSR users x items of the training interactions.
 
+Models whose user vectors follow from a user's history (``folds_in_users``)
+also give vectors to users they never saw, from their positives, without
+retraining: :meth:`~Recommender.user_vectors_for` and :meth:`~Recommender.fold_in`.
+
 Batch jobs, Spark, serving, ``recommend``, the explorer and the evaluation use
 only these and the methods below (implicit's ``MatrixFactorizationBase`` has
 the same shape). A model writes ``_fit`` and sets the vectors; ranking is the
@@ -48,6 +52,8 @@ class Recommender:
     _progress = False
     #: class name -> class of every model class defined, for ``load``
     registry: dict[str, type] = {}
+    #: whether :meth:`user_vectors_for` gives users vectors from their history
+    folds_in_users = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -174,6 +180,53 @@ class Recommender:
             [], "user_id", [], "item_id", np.zeros((0, 0), np.int64), np.zeros((0, 0), np.float32),
             None if new is None else np.zeros(0, bool))
 
+    # -- users from their history (fold-in) -----------------------------------------
+    def user_vectors_for(self, positives: sp.csr_matrix):
+        """Vectors of users given by their positives (CSR users x this model's items), on the
+        known users' scale, without retraining. Models with ``folds_in_users`` implement it."""
+        raise ValueError(f"{type(self).__name__} cannot give vectors to users it was not trained on")
+
+    def _training_positives(self) -> sp.csr_matrix:
+        """Users x items of the training positives (models that keep them apart from ``seen_``
+        say so; by default every interaction counts)."""
+        return self.seen_
+
+    def fold_in(self, user_ids, positives: sp.csr_matrix, seen: sp.csr_matrix | None = None) -> tuple[list, list]:
+        """Give ``user_ids`` vectors from their history, without retraining: users the model does
+        not know are added; known ones are folded in again from their training positives plus
+        these (newer interactions), so what they saw stays excluded.
+
+        ``positives``: CSR ``len(user_ids)`` x this model's items; ``seen``: every interaction
+        to exclude from their rankings (default: ``positives``). Returns ``(added, updated)`` ids.
+        """
+        self.check_is_fitted()
+        user_ids = np.asarray([str(u) for u in user_ids], dtype=object)
+        if len(set(user_ids)) != len(user_ids):
+            raise ValueError("fold_in: each user once, please")
+        rows = self.user_map_.rows(user_ids, missing="-1")
+        known = np.flatnonzero(rows >= 0)
+        # picks each known user's training row
+        earlier = sp.csr_matrix((np.ones(len(known), np.float32), (known, rows[known])),
+                                shape=(len(user_ids), len(self.user_map_)))
+        positives = binary(sp.csr_matrix(positives) + earlier @ self._training_positives())
+        seen = binary(positives + earlier @ self.seen_ + (0 if seen is None else sp.csr_matrix(seen)))
+        vectors = self.user_vectors_for(positives)
+        added = list(user_ids[rows < 0])
+        self.user_map_ = self.user_map_.extended(added)
+        rows = self.user_map_.rows(user_ids)
+        if sp.issparse(self.user_vectors_):
+            self.user_vectors_ = replace_rows(self.user_vectors_, rows, vectors, len(self.user_map_))
+        else:
+            self.user_vectors_ = np.vstack([self.user_vectors_, np.zeros(
+                (len(added), self.user_vectors_.shape[1]), self.user_vectors_.dtype)])
+            self.user_vectors_[rows] = vectors
+        self.seen_ = binary(replace_rows(self.seen_, rows, seen, len(self.user_map_)))
+        self._folded_in(rows, positives)
+        return added, list(user_ids[known])
+
+    def _folded_in(self, rows: np.ndarray, positives: sp.csr_matrix) -> None:
+        """Hook for a model that keeps more per user (the hybrid: its users' positives)."""
+
     # -- persistence (no pickle): recsys.models.files ------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``model.json`` (class, hyperparameters) and ``arrays.npz`` (learned state)."""
@@ -203,6 +256,25 @@ class Recommender:
             setattr(self, name, arrays[name.rstrip("_")])
         for name in self.saved_json:
             setattr(self, name, state[name.rstrip("_")])
+
+
+def binary(matrix) -> sp.csr_matrix:
+    out = sp.csr_matrix(matrix, dtype=np.float32)
+    out.sum_duplicates()
+    out.eliminate_zeros()
+    out.data[:] = 1.0
+    return out
+
+
+def replace_rows(matrix: sp.csr_matrix, rows: np.ndarray, values: sp.csr_matrix, n_rows: int) -> sp.csr_matrix:
+    """``matrix`` grown to ``n_rows`` rows, its ``rows`` replaced by those of ``values``."""
+    keep = np.ones(n_rows, np.float32)
+    keep[rows] = 0.0
+    grown = sp.vstack([matrix, sp.csr_matrix((n_rows - matrix.shape[0], matrix.shape[1]), dtype=matrix.dtype)])
+    placed = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, np.arange(len(rows)))), shape=(n_rows, len(rows)))
+    out = sp.csr_matrix(sp.diags(keep) @ grown + placed @ sp.csr_matrix(values))
+    out.eliminate_zeros()
+    return out
 
 
 def positive_counts(dataset: Dataset) -> np.ndarray:

@@ -15,10 +15,14 @@ class Popularity(Recommender):
     """Score = number of training positives of the item (cold items all score 0)."""
 
     name = "popularity"
+    folds_in_users = True
 
     def _fit(self, dataset, item_features=None):
         self.user_vectors_ = np.ones((dataset.n_users, 1), np.float32)
         self.item_vectors_ = positive_counts(dataset).astype(np.float32)[:, None]
+
+    def user_vectors_for(self, positives):
+        return np.ones((positives.shape[0], 1), np.float32)
 
 
 class RandomScores(Recommender):
@@ -42,6 +46,7 @@ class ItemKNN(Recommender):
     to the user's positives over each item's ``neighbours`` nearest items."""
 
     name = "item_knn"
+    folds_in_users = True
 
     def __init__(self, neighbours: int = 100, shrink: float = 10.0):
         self.neighbours = neighbours
@@ -58,6 +63,9 @@ class ItemKNN(Recommender):
         # sparse vectors: a user's positives, an item's column of the kept similarities
         self.user_vectors_ = dataset.user_items()
         self.item_vectors_ = _keep_top_per_row(co, self.neighbours).T.tocsr()
+
+    def user_vectors_for(self, positives):
+        return sp.csr_matrix(positives, dtype=np.float32)
 
 
 def _keep_top_per_row(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
@@ -81,6 +89,7 @@ class ContentKNN(Recommender):
     near 1 (centring took it from cold NDCG@20 0.019 to 0.031 on H&M purchases)."""
 
     name = "content_knn"
+    folds_in_users = True
 
     def _fit(self, dataset, item_features=None):
         if item_features is None:
@@ -90,7 +99,10 @@ class ContentKNN(Recommender):
         mean = features[with_image].mean(axis=0) if with_image.any() else 0.0
         centred = np.where(with_image[:, None], features - mean, 0.0)
         self.item_vectors_ = _unit_rows(centred)
-        self.user_vectors_ = _unit_rows(np.asarray(dataset.user_items() @ self.item_vectors_))
+        self.user_vectors_ = self.user_vectors_for(dataset.user_items())
+
+    def user_vectors_for(self, positives):
+        return _unit_rows(np.asarray(sp.csr_matrix(positives) @ self.item_vectors_))
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:

@@ -104,15 +104,25 @@ def profiles(item_embeddings: np.ndarray, user_items: sp.csr_matrix) -> np.ndarr
     return unit_rows(np.asarray(user_items @ item_embeddings))
 
 
-def score_moments(user_vectors: np.ndarray, item_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each user's mean and standard deviation of ``user_vectors @ item_vectors.T`` over the
-    items, from the items' mean and covariance: no users x items matrix, whatever the sizes."""
+def item_moments(item_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, covariance)`` of item vectors: all :func:`user_moments` needs of them."""
     items = np.asarray(item_vectors, np.float64)
-    users = np.asarray(user_vectors, np.float64)
     centred = items - items.mean(axis=0)
-    covariance = centred.T @ centred / max(len(items), 1)
-    variance = np.einsum("ij,jk,ik->i", users, covariance, users)
-    return users @ items.mean(axis=0), np.sqrt(np.maximum(variance, 0.0)) + 1e-9
+    return items.mean(axis=0), centred.T @ centred / max(len(items), 1)
+
+
+def user_moments(user_vectors: np.ndarray, reference: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's mean and standard deviation of their scores over the items that ``reference``
+    (:func:`item_moments`) describes: no users x items matrix, whatever the sizes."""
+    mean, covariance = reference
+    users = np.asarray(user_vectors, np.float64)
+    variance = ((users @ covariance) * users).sum(axis=1)  # through BLAS: einsum's loop is 30x slower
+    return users @ mean, np.sqrt(np.maximum(variance, 0.0)) + 1e-9
+
+
+def score_moments(user_vectors: np.ndarray, item_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's mean and standard deviation of ``user_vectors @ item_vectors.T`` over the items."""
+    return user_moments(user_vectors, item_moments(item_vectors))
 
 
 def blend_vectors(user_vectors, item_vectors, profiles, item_embeddings, weight: float):
@@ -185,19 +195,33 @@ def cold_item_vectors(image_only, space, weight) -> np.ndarray:
     return np.hstack([(1.0 - max(weight, 0.0)) * image_only, space, np.ones((len(space), 1), np.float32)])
 
 
-def with_profiles(user_vectors, item_vectors, image_only, warm, space, user_items, weight, warm_weight=0.0,
-                  seed=0, sample=2000):
-    """Append the taste-profile block to exported vectors.
-
-    Users ``[u, s_u * profile_u, c_u]``; warm items ``[v, warm_weight * e_i, 0]``; other items
-    ``[(1 - weight) * image_only, e_i, 1]`` (``e_i`` in the profile ``space``),
-    with ``(s_u, c_u)`` from :func:`profile_coefficients` over a sample of items.
-    """
-    profile = profiles(space, user_items)
+def profile_reference(image_only, space, seed=0, sample=2000) -> dict:
+    """What :func:`profile_users` needs of the items: the moments (:func:`item_moments`) of a seeded
+    sample of items with an image, scored from the image alone and in the profile ``space``."""
     rows = np.random.default_rng(seed).permutation(np.flatnonzero(has_image(space)))[:sample]
-    scale, offset = profile_coefficients(score_moments(user_vectors, image_only[rows]),
-                                         score_moments(profile, space[rows]), weight)
-    users = np.hstack([user_vectors, profile * scale[:, None], offset[:, None]])
+    return {"image": item_moments(image_only[rows]), "space": item_moments(space[rows])}
+
+
+def profile_users(user_vectors, profile, reference: dict, weight) -> np.ndarray:
+    """Users ``[u, s_u * profile_u, c_u]``, with ``(s_u, c_u)`` from :func:`profile_coefficients`
+    over the items of ``reference`` (:func:`profile_reference`)."""
+    scale, offset = profile_coefficients(user_moments(user_vectors, reference["image"]),
+                                         user_moments(profile, reference["space"]), weight)
+    return np.hstack([user_vectors, profile * scale[:, None], offset[:, None]]).astype(np.float32)
+
+
+def profile_item_vectors(item_vectors, image_only, warm, space, weight, warm_weight=0.0) -> np.ndarray:
+    """Items with the taste-profile block: warm ones ``[v, warm_weight * e_i, 0]``, the others
+    ``[(1 - weight) * image_only, e_i, 1]`` (``e_i`` in the profile ``space``)."""
     cold = cold_item_vectors(image_only, space, weight)
     known = np.hstack([item_vectors, warm_weight * space, np.zeros((len(item_vectors), 1), np.float32)])
-    return users, np.where(np.asarray(warm, bool)[:, None], known, cold).astype(np.float32)
+    return np.where(np.asarray(warm, bool)[:, None], known, cold).astype(np.float32)
+
+
+def with_profiles(user_vectors, item_vectors, image_only, warm, space, user_items, weight, warm_weight=0.0,
+                  seed=0, sample=2000):
+    """Append the taste-profile block to exported vectors: users by :func:`profile_users` (over a
+    sample of items, :func:`profile_reference`), items by :func:`profile_item_vectors`."""
+    users = profile_users(user_vectors, profiles(space, user_items),
+                          profile_reference(image_only, space, seed, sample), weight)
+    return users, profile_item_vectors(item_vectors, image_only, warm, space, weight, warm_weight)

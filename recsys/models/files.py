@@ -76,15 +76,15 @@ def array_names(cls) -> set[str]:
     return CONTRACT_ARRAYS | set(cls.state_array_names())
 
 
-def read_seen(arrays: dict, n_users: int, n_items: int) -> sp.csr_matrix:
-    """The seen-items matrix, its index arrays checked first: a row pointer per user
-    that never decreases, and item indices inside the catalog."""
-    indptr, indices = np.asarray(arrays["seen_indptr"]), np.asarray(arrays["seen_indices"])
+def read_seen(arrays: dict, n_users: int, n_items: int, name: str = "seen") -> sp.csr_matrix:
+    """A binary users x items matrix (the seen items; ``name`` for another), its index arrays
+    checked first: a row pointer per user that never decreases, and item indices inside the catalog."""
+    indptr, indices = np.asarray(arrays[f"{name}_indptr"]), np.asarray(arrays[f"{name}_indices"])
     if indptr.shape != (n_users + 1,) or indptr[0] != 0 or indptr[-1] != len(indices) \
             or (np.diff(indptr) < 0).any():
-        raise ValueError(f"seen_indptr is not a row pointer over {n_users} users and {len(indices)} entries")
+        raise ValueError(f"{name}_indptr is not a row pointer over {n_users} users and {len(indices)} entries")
     if len(indices) and (indices.min() < 0 or indices.max() >= n_items):
-        raise ValueError(f"seen_indices holds item indices outside 0..{n_items - 1} "
+        raise ValueError(f"{name}_indices holds item indices outside 0..{n_items - 1} "
                          f"(from {indices.min()} to {indices.max()})")
     return sp.csr_matrix((np.ones(len(indices), np.float32), indices, indptr), shape=(n_users, n_items))
 

@@ -22,7 +22,8 @@ from recsys.evaluation.splits import (
     temporal_holdout,
     validation_users,
 )
-from recsys.models import cold_start, newness
+from recsys.models import cold_start, fold_in, newness
+from recsys.models.hybrid_fold_in import FoldInTraining
 from recsys.models.hybrid_net import HybridNet, make_train_step
 from recsys.models.hybrid_scorer import HybridScorer
 from recsys.progress import epoch_bar
@@ -35,7 +36,7 @@ PRIOR_ALPHAS = (1e1, 1e2, 1e3, 1e4)
 DEFAULT_PRIOR_ALPHA = 1e3
 
 
-class HybridRecommender(HybridScorer):
+class HybridRecommender(FoldInTraining, HybridScorer):
     """Hybrid collaborative filtering with image-based cold start.
 
     Parameters
@@ -113,7 +114,7 @@ class HybridRecommender(HybridScorer):
         self.prior_alpha_, self.image_weight_, self.profile_weight_ = DEFAULT_PRIOR_ALPHA, 1.0, 0.0
         self.warm_profile_weight_ = 0.0
         self.newness_shift_, self.newness_scale_ = (0.0 if self.use_images and self.use_ids else None), 1.0
-        self.newness_share_ = None
+        self.newness_share_, self.fold_in_strength_ = None, fold_in.DEFAULT_STRENGTH
         epochs = {"ids": self.epochs, "images": self.epochs, "taste": self.taste_epochs}
         if self.validation_share > 0:
             epochs = self._select_epochs(dataset, positives, features, raw)
@@ -124,6 +125,9 @@ class HybridRecommender(HybridScorer):
         self.net_ = self._new_net(dataset, features)
         for phase in self._phases():
             self._train_phase(self.net_, phase, positives, features, prior, epochs[phase])
+            if phase == self._phases()[0]:  # the phase that learns the users: they become fold-ins
+                self.fold_items_, self.fold_in_ = self._fold_users(self.net_, features, prior, positives,
+                                                                   self.fold_in_strength_)
         # Items with any training interaction keep their ID vector: one that only
         # ever got low ratings must not be scored as if it were new.
         self.warm_items_ = np.zeros(dataset.n_items, dtype=bool)
@@ -187,6 +191,9 @@ class HybridRecommender(HybridScorer):
         for phase in self._phases():
             best[phase] = self._train_phase(net, phase, train, features, prior, self.epochs,
                                             validation=checks[phase], cold_candidates=pseudo_cold)
+            if phase == self._phases()[0]:
+                self._choose_fold_in_strength(net, features, prior, train, checks["ids"])
+                self._fold_users(net, features, prior, train, self.fold_in_strength_)
         if self.use_images and self.use_ids:
             # keep the tower's personal part only if it beats the prior alone on unseen items
             tower = max(r[f"val_ndcg_at_{self.eval_k}"] for r in self.history_ if r["phase"] == "images")

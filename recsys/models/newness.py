@@ -38,7 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.evaluation.metrics import ranking_metrics, share_in_top
-from recsys.models.cold_start import score_moments
+from recsys.models.cold_start import item_moments, user_moments
 from recsys.scoring import chunked_top_k
 
 #: shifts tried on validation, in each user's standard deviations of known-item scores
@@ -49,19 +49,37 @@ SHIFTS = tuple(float(s) for s in np.round(np.arange(0.0, 8.01, 0.25), 2))
 MIN_NEW_ITEMS, MAX_SCALE = 20, 20.0
 
 
-def moments(user_vectors: np.ndarray, item_vectors: np.ndarray, warm: np.ndarray,
-            new_like: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """``(sigma_u, mu_u, new sigma_u, new items counted)``: each user's spread of known-item scores,
-    and the mean and spread of new-item scores. ``new_like``: vectors of items scored as new
-    ones are (the catalog's photos), standing for the new items where there are fewer than
-    ``MIN_NEW_ITEMS`` of those: a model trained before its arrivals came."""
+def reference(item_vectors: np.ndarray, warm: np.ndarray, new_like: np.ndarray | None = None) -> dict:
+    """What :func:`user_spread` needs of the items: the moments (:func:`item_moments`) of the known items'
+    vectors and of the new items' (``new_like``: vectors of items scored as new ones are, the
+    catalog's photos, standing for them where there are fewer than ``MIN_NEW_ITEMS``: a model
+    trained before its arrivals came), and how many new items those are."""
     warm = np.asarray(warm, bool)
     known, new = item_vectors[warm] if warm.any() else item_vectors, item_vectors[~warm]
     if new_like is not None and len(new) < MIN_NEW_ITEMS:
         new = new_like
-    sigma = score_moments(user_vectors, known)[1]
-    mu, new_sigma = score_moments(user_vectors, new) if len(new) else (np.zeros(len(sigma)), sigma)
-    return sigma, mu, new_sigma, len(new)
+    return {"known": item_moments(known), "new": item_moments(new) if len(new) else None, "new_items": len(new)}
+
+
+def user_spread(user_vectors: np.ndarray, items: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """``(sigma_u, mu_u, new sigma_u, new items counted)``: each user's spread of known-item scores,
+    and the mean and spread of new-item scores, over the items of ``items`` (:func:`reference`)."""
+    sigma = user_moments(user_vectors, items["known"])[1]
+    mu, new_sigma = (user_moments(user_vectors, items["new"]) if items["new"] is not None
+                     else (np.zeros(len(sigma)), sigma))
+    return sigma, mu, new_sigma, items["new_items"]
+
+
+def moments(user_vectors: np.ndarray, item_vectors: np.ndarray, warm: np.ndarray,
+            new_like: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """:func:`user_spread` of ``user_vectors`` over these items."""
+    return user_spread(user_vectors, reference(item_vectors, warm, new_like))
+
+
+def user_column(spread_of_users, shift: float, scale: float) -> np.ndarray:
+    """The users' newness column: ``shift * sigma_u + (1 - scale) * mu_u`` (:func:`with_shift`)."""
+    sigma, mu, _, _ = spread_of_users
+    return (shift * sigma + (1.0 - scale) * mu).astype(np.float32)
 
 
 def stretch(spread) -> float:
@@ -86,9 +104,8 @@ def with_shift(user_vectors: np.ndarray, item_vectors: np.ndarray, warm: np.ndar
     warm = np.asarray(warm, bool)
     if spread is None:
         spread = moments(user_vectors, item_vectors, warm, new_like)
-    sigma, mu, _, _ = spread
     scale = stretch(spread) if scale is None else scale
-    column = (shift * sigma + (1.0 - scale) * mu).astype(np.float32)
+    column = user_column(spread, shift, scale)
     items = np.where(warm[:, None], item_vectors, scale * item_vectors)
     return (np.hstack([user_vectors, column[:, None]]).astype(np.float32),
             np.hstack([items, (~warm).astype(np.float32)[:, None]]).astype(np.float32), scale)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import os
 import tempfile
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
@@ -49,6 +51,10 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
     Two input forms, one output ``user_id, rank, item_id, score``:
 
     - a column ``user_id``: top-``k`` items for each user (seen items excluded);
+    - columns ``user_id`` and ``item_id``: each row an interaction (a positive) of
+      that user; users the model does not know are folded in from these rows,
+      known ones from their training positives plus these, without retraining,
+      then ranked with those items excluded (the model itself is left as it was);
     - columns ``item_id`` and ``image_base64`` (the file's bytes, base64) or
       ``image_path`` (only under ``RECSYS_SERVING_IMAGE_ROOT``, so a request
       cannot probe the server's files): new items scored from their images; for
@@ -74,8 +80,10 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
             if "image_path" in columns or "image_base64" in columns:
                 return self._score_new_items(model_input, k)
             if "user_id" in columns:
-                users = model_input["user_id"].astype(str).tolist()
-                return self.bundle.model.recommend(users, k=k, exclude_seen=bool(params.get("exclude_seen", True)))
+                model, users = self.bundle.model, pd.unique(model_input["user_id"].astype(str))
+                if "item_id" in columns:
+                    model = with_history(model, model_input)
+                return model.recommend(list(users), k=k, exclude_seen=bool(params.get("exclude_seen", True)))
         except REQUEST_ERRORS as exc:
             raise bad_request(exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)) from None
         found = columns or "none of them"
@@ -96,6 +104,22 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
             if result.skipped_items:
                 raise ValueError(f"unusable image(s): {skipped_text(result, shown)}")
         return item_top_users(self.bundle.model, ids, scores, k)[["user_id", "rank", "item_id", "score"]]
+
+
+def with_history(model, frame: pd.DataFrame):
+    """A copy of ``model`` with the request's interactions (rows with ``user_id`` and
+    ``item_id``) folded in: concurrent requests never see each other's histories."""
+    from recsys.histories import fold_in
+
+    rows = frame[frame["user_id"].notna() & frame["item_id"].notna()]
+    if rows.empty:
+        return model
+    if (model.item_map_.rows(rows["item_id"].astype(str).to_numpy(), missing="-1") < 0).all():
+        raise ValueError(f"none of the request's item_id values is an item the model knows, e.g. "
+                         f"{rows['item_id'].astype(str).iloc[0]!r}")
+    copied = copy.copy(model)
+    fold_in(copied, rows[["user_id", "item_id"]].astype(str), np.ones(len(rows), bool))
+    return copied
 
 
 def image_root() -> Path | None:
