@@ -174,8 +174,9 @@ def fold_in_histories(bundle, dataset, history: str | None, users=None):
     report = FoldInReport()
     for interactions, positive in sources:
         done = fold_in(bundle.model, interactions, positive, users)
+        added = set(report.added)  # added by an earlier source: counted as added only
         report.added += done.added
-        report.updated += [u for u in done.updated if u not in set(report.added)]
+        report.updated += [u for u in done.updated if u not in added]
         report.unknown_item_rows += done.unknown_item_rows
     print(f"  {report.summary()}")
     return report

@@ -44,8 +44,6 @@ def read_history(path: str | os.PathLike, positive_threshold: float = DEFAULT_PO
     return frame, positive_mask(frame, positive_threshold)
 
 
-
-
 def fold_in(model, interactions: pd.DataFrame, positive: np.ndarray, users=None) -> FoldInReport:
     """Fold into ``model`` every user of ``interactions`` (``user_id, item_id``) it does not know,
     and every known user with interactions it has not seen; ``users``: only these ids.

@@ -236,9 +236,7 @@ def cutoff_split(dataset: Dataset, at: str | float | None = None, last: str | No
     warm = np.unique(train["item_idx"].to_numpy())
     cold_items = np.setdiff1d(np.unique(inter.loc[~before, "item_idx"].to_numpy()), warm)
     is_warm = np.isin(after["item_idx"].to_numpy(), warm)
-    own = pd.MultiIndex.from_frame(train[["user_idx", "item_idx"]])
-    repeat = pd.MultiIndex.from_frame(after[["user_idx", "item_idx"]]).isin(own)
-    warm_test = after[is_warm & ~repeat].drop_duplicates(["user_idx", "item_idx"])
+    warm_test = after[is_warm & ~pairs_in(after, train)].drop_duplicates(["user_idx", "item_idx"])
     cold_test = after[~is_warm].drop_duplicates(["user_idx", "item_idx"])
     return Split(train=dataset.with_interactions(train), warm_test=warm_test.reset_index(drop=True),
                  cold_test=cold_test.reset_index(drop=True), cold_items=cold_items, new_user_history=history,
@@ -258,19 +256,21 @@ def new_user_holdout(later: pd.DataFrame, positive: np.ndarray, known_users: np.
     rows, liked = later[new], np.asarray(positive, bool)[new]
     order = np.lexsort((np.arange(len(rows)), rows["timestamp"].to_numpy(), rows["user_idx"].to_numpy()))
     rows, liked = rows.iloc[order], liked[order]
-    users = rows["user_idx"].to_numpy()
-    starts = np.r_[0, np.flatnonzero(np.diff(users)) + 1] if len(users) else np.zeros(0, np.int64)
-    cumulative = np.cumsum(liked) - liked  # positives strictly before each row, then within its user
-    nth_liked = cumulative - np.repeat(cumulative[starts], np.diff(np.r_[starts, len(users)]))
-    count = pd.Series(liked).groupby(users).transform("sum").to_numpy()
+    by_user = pd.Series(liked.astype(np.int64)).groupby(rows["user_idx"].to_numpy())
+    nth_liked = by_user.cumsum().to_numpy() - liked  # the user's positives strictly before each row
+    count = by_user.transform("sum").to_numpy()
     kept = np.minimum(first, count // 2)
     in_history = nth_liked < kept  # up to and including the kept-th positive
     history, test = rows[in_history], rows[liked & ~in_history & (count >= 2)]
-    own = pd.MultiIndex.from_frame(history[["user_idx", "item_idx"]])
-    test = test[~pd.MultiIndex.from_frame(test[["user_idx", "item_idx"]]).isin(own)]
-    test = test.drop_duplicates(["user_idx", "item_idx"])
+    test = test[~pairs_in(test, history)].drop_duplicates(["user_idx", "item_idx"])
     history = history[history["user_idx"].isin(test["user_idx"])]
     return history.reset_index(drop=True), test[["user_idx", "item_idx"]].reset_index(drop=True)
+
+
+def pairs_in(frame: pd.DataFrame, other: pd.DataFrame) -> np.ndarray:
+    """Which rows of ``frame`` have a ``(user_idx, item_idx)`` pair that ``other`` holds."""
+    own = pd.MultiIndex.from_frame(other[["user_idx", "item_idx"]])
+    return pd.MultiIndex.from_frame(frame[["user_idx", "item_idx"]]).isin(own)
 
 
 def latest_items(item_first_seen: np.ndarray, candidates: np.ndarray, share: float, seed: int) -> np.ndarray:

@@ -37,6 +37,8 @@ import scipy.sparse as sp
 #: penalties per positive tried on validation, in mean eigenvalues of the item factors' covariance
 STRENGTHS = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 DEFAULT_STRENGTH = 10.0
+#: the arrays a model file keeps of a :class:`FoldIn`
+ARRAY_NAMES = ("fold_in_mean", "fold_in_eigenvalues", "fold_in_eigenvectors")
 
 
 class FoldIn:
@@ -77,9 +79,8 @@ class FoldIn:
         return (((gradient @ self.eigenvectors) * inverse) @ self.eigenvectors.T).astype(np.float32)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"fold_in_mean": self.prior_mean, "fold_in_eigenvalues": self.eigenvalues,
-                "fold_in_eigenvectors": self.eigenvectors}
+        return dict(zip(ARRAY_NAMES, (self.prior_mean, self.eigenvalues, self.eigenvectors)))
 
     @classmethod
     def from_arrays(cls, arrays: dict, strength: float) -> "FoldIn":
-        return cls(arrays["fold_in_mean"], arrays["fold_in_eigenvalues"], arrays["fold_in_eigenvectors"], strength)
+        return cls(*(arrays[name] for name in ARRAY_NAMES), strength)

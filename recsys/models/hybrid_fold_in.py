@@ -10,13 +10,12 @@ import scipy.sparse as sp
 
 from recsys.evaluation.metrics import ndcg_of_factors
 from recsys.models import fold_in
+from recsys.models.base import binary
 
 
 def binary_matrix(rows: np.ndarray, columns: np.ndarray, shape: tuple) -> sp.csr_matrix:
     """1 where a (row, column) pair occurs, repeats counted once."""
-    matrix = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, columns)), shape=shape)
-    matrix.data[:] = 1.0
-    return matrix
+    return binary(sp.csr_matrix((np.ones(len(rows), np.float32), (rows, columns)), shape=shape))
 
 
 class FoldInTraining:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.models import cold_start, newness
+from recsys.models import cold_start, fold_in, newness
 from recsys.models.base import Recommender, binary, replace_rows
 from recsys.models.files import read_seen
 from recsys.models.fold_in import FoldIn
@@ -190,7 +190,7 @@ class HybridScorer(Recommender):
     @classmethod
     def state_array_names(cls) -> tuple[str, ...]:
         return super().state_array_names() + ("space_mean", "space_components", "liked_indptr", "liked_indices") + \
-            tuple(f"tower_{k}" for k in range(4)) + tuple(FoldIn([], [], [], 0).arrays()) + \
+            tuple(f"tower_{k}" for k in range(4)) + fold_in.ARRAY_NAMES + \
             tuple(f"{name}_{part}" for name in REFERENCES for part in ("mean", "covariance"))
 
     def state_arrays(self) -> dict[str, np.ndarray]:
