@@ -48,7 +48,7 @@ def main() -> None:
     from recsys.bundle import ModelBundle
     from recsys.data import load_dataset
     from recsys.explorer.app import create_app
-    from recsys.explorer.catalog import Explorer
+    from recsys.explorer.explorer import Explorer
     from recsys.scoring import top_k
 
     (tmp / "fast.yaml").write_text(FAST)

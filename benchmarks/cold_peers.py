@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.evaluation.metrics import ndcg_of_factors
-from recsys.evaluation.splits import first_seen, latest_items, random_holdout, temporal_holdout
+from recsys.evaluation.holdouts import first_seen, latest_items, random_holdout, temporal_holdout
 from recsys.models.base import Recommender
 
 

@@ -22,7 +22,7 @@ from recsys import tracking
 from recsys.data import load_dataset
 from recsys.data.images import resolve_image_path
 from recsys.vision import EncoderConfig, ImageEncoder, embed_files
-from recsys.vision.images import load_pixels
+from recsys.vision.pixels import load_pixels
 
 
 def main():

@@ -18,7 +18,7 @@ from recsys import tracking
 from recsys.data import load_dataset
 from recsys.data.images import resolve_image_path
 from recsys.vision import EncoderConfig, ImageEncoder, SimilarItems, embed_dataset
-from recsys.vision.images import load_pixels
+from recsys.vision.pixels import load_pixels
 
 
 def colour_histograms(dataset, bins: int = 8, size: int = 64) -> np.ndarray:

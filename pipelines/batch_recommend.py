@@ -9,12 +9,14 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from pipelines.common import (add_arrivals, add_candidates, add_history_arguments, add_overwrite_argument,
-                              add_spark_arguments, check_spark_installed, check_writable, fold_in_histories,
-                              local_model, local_output, positive_threshold, read_ids, read_items, resolve_users,
-                              start_spark)
+from pipelines.arguments import add_history_arguments, add_overwrite_argument, add_spark_arguments
+from pipelines.bundle_inputs import add_arrivals, add_candidates, fold_in_histories, positive_threshold, resolve_users
+from pipelines.inputs import read_ids, read_items
+from pipelines.outputs import check_writable, local_model, local_output
+from pipelines.spark_session import check_spark_installed, start_spark
 from recsys import tracking
-from recsys.batch import DEFAULT_CHUNK, batch_recommend, exclusion_mask
+from recsys.batch import batch_recommend, exclusion_mask
+from recsys.scoring import DEFAULT_CHUNK
 from recsys.data import load_dataset
 
 

@@ -7,7 +7,9 @@ import errno
 import socket
 from pathlib import Path
 
-from pipelines.common import MAX_SKIPPED_SHOWN, positive_threshold, read_items
+from pipelines.bundle_inputs import positive_threshold
+from pipelines.embedding_report import MAX_SKIPPED_SHOWN
+from pipelines.inputs import read_items
 from recsys import tracking
 from recsys.data import load_dataset
 from recsys.data.images import max_image_bytes
@@ -72,7 +74,7 @@ def run(args) -> int:
     new_items = read_items(args.new_items) if args.new_items else None
     from recsys.bundle import ModelBundle
     from recsys.explorer.app import create_app
-    from recsys.explorer.catalog import Explorer
+    from recsys.explorer.explorer import Explorer
 
     bundle = ModelBundle.load(tracking.resolve_model_dir(args.model))
     data = Path(args.data) if args.data else training_folder(bundle)

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines import tracked
-from pipelines.common import (
-    add_overwrite_argument,
-    evaluate_dataset,
-    format_report,
-    validate,
-)
+from pipelines import run_logging
+from pipelines.arguments import add_overwrite_argument
+from pipelines.comparison import evaluate_dataset
+from pipelines.inputs import format_report, validate
 from pipelines.config import RunConfig
+from pipelines.training import fit_bundle
 from recsys import tracking
 from recsys.data.demo import DemoConfig, write_demo
 from recsys.scoring import new_items
@@ -32,7 +30,6 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from recsys.bundle import ModelBundle
     from recsys.vision import ImageEncoder
 
     tracking.connect(args.experiment)
@@ -48,12 +45,9 @@ def run(args) -> int:
               "all: known and held-out items ranked together, new_share: held-out items' share of the top K):")
         print(table.round(4).to_string())
         # the logged model, and the example below, learn from every interaction
-        model = config.hybrid().fit(dataset, embedded, progress=True)
-        bundle = ModelBundle(model=model, encoder=encoder, item_ids=dataset.item_ids,
-                             item_vectors=embedded.vectors, has_image=embedded.has_image, items=dataset.items,
-                             info={"dataset": dataset.summary(), "config": config.to_dict(),
-                                   "trained_on": "every interaction"} | tracking.active_run_reference())
-        info = tracked.log_bundle(bundle)
+        bundle, _ = fit_bundle(dataset, config, encoder, embedded, {"trained_on": "every interaction"})
+        model = bundle.model
+        info = run_logging.log_bundle(bundle)
     user = dataset.user_ids[0]
     recs = model.recommend([user], k=5, mark_new=True)
     print(f"\nTop 5 for {user}, as the nightly job ranks them: the {int(new_items(model).sum())} arrivals without "

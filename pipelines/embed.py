@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from pipelines.common import add_spark_arguments, check_spark_installed, embed_with_report, print_skipped, start_spark
+from pipelines.arguments import add_spark_arguments
+from pipelines.embedding_report import embed_with_report, print_skipped
+from pipelines.spark_session import check_spark_installed, start_spark
 from pipelines.config import add_encoder_arguments, encoder_config
 from recsys.data import load_dataset
 from recsys.vision.store import DEFAULT_STORE

@@ -3,7 +3,7 @@ hybrid and every baseline, one table."""
 
 from __future__ import annotations
 
-from pipelines.common import evaluate_dataset
+from pipelines.comparison import evaluate_dataset
 from pipelines.config import add_encoder_arguments, run_config
 from recsys import tracking
 from recsys.data import load_dataset

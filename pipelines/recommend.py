@@ -3,17 +3,10 @@
 
 from __future__ import annotations
 
-from pipelines.common import (
-    add_candidates,
-    add_history_arguments,
-    add_overwrite_argument,
-    check_writable,
-    fold_in_histories,
-    local_model,
-    positive_threshold,
-    read_ids,
-    resolve_users,
-)
+from pipelines.arguments import add_history_arguments, add_overwrite_argument
+from pipelines.bundle_inputs import add_candidates, fold_in_histories, positive_threshold, resolve_users
+from pipelines.inputs import read_ids
+from pipelines.outputs import check_writable, local_model
 from recsys import tracking
 from recsys.data import load_dataset
 from recsys.io import write_parquet

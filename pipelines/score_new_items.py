@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.common import (
-    add_overwrite_argument,
-    check_writable,
-    local_model,
-    print_skipped,
-    read_items,
-)
+from pipelines.arguments import add_overwrite_argument
+from pipelines.embedding_report import print_skipped
+from pipelines.inputs import read_items
+from pipelines.outputs import check_writable, local_model
 from recsys import tracking
 from recsys.batch import score_new_items
 

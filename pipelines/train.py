@@ -1,13 +1,15 @@
-"""``recsys train DATASET --out MODEL_DIR``: embed the images, fit the hybrid on
-every interaction, save the model directory."""
+"""``recsys train DATASET --out MODEL_DIR``: embed the images, choose the hybrid's settings on a
+validation split, fit it on every interaction with them, save the model directory."""
 
 from __future__ import annotations
 
-import time
-
-from pipelines import tracked
-from pipelines.common import add_overwrite_argument, check_learnable, check_writable, embed_with_report
+from pipelines import run_logging
+from pipelines.arguments import add_overwrite_argument
+from pipelines.embedding_report import embed_with_report
+from pipelines.inputs import check_learnable
+from pipelines.outputs import check_writable
 from pipelines.config import add_encoder_arguments, run_config
+from pipelines.training import fit_bundle
 from recsys import tracking
 from recsys.data import load_dataset
 
@@ -24,20 +26,11 @@ def add_arguments(parser):
 
 
 def train(dataset, config, encoder, out, overwrite: bool = False):
-    """Embed with ``encoder`` (an ``ImageEncoder``), fit and save; returns
+    """Embed with ``encoder`` (an ``ImageEncoder``), select, fit and save; returns
     ``(bundle, embed_result, fit_seconds)``."""
-    from recsys.bundle import ModelBundle
-
     check_learnable(dataset)
     embedded = embed_with_report(dataset, encoder, config.store)
-    model = config.hybrid()
-    started = time.perf_counter()
-    model.fit(dataset, embedded, progress=True)  # aligned by item id
-    fit_seconds = time.perf_counter() - started
-    bundle = ModelBundle(model=model, encoder=encoder, item_ids=dataset.item_ids, item_vectors=embedded.vectors,
-                         has_image=embedded.has_image, items=dataset.items,
-                         info={"dataset": dataset.summary(), "config": config.to_dict(), "fit_seconds": fit_seconds}
-                         | tracking.active_run_reference())
+    bundle, fit_seconds = fit_bundle(dataset, config, encoder, embedded)
     bundle.save(out, overwrite=overwrite)
     return bundle, embedded, fit_seconds
 
@@ -51,13 +44,13 @@ def run(args) -> int:
 
     encoder = ImageEncoder(config.encoder)  # missing ImageNet weights fail here, before any run
     with tracking.start_run("train", run_name=f"train {dataset.name}") as run:
-        tracked.log_inputs(config, dataset)
+        run_logging.log_inputs(config, dataset)
         bundle, embedded, fit_seconds = train(dataset, config, encoder, args.out, args.overwrite)
         model = bundle.model
-        tracked.log_training(model)
+        run_logging.log_training(model)
         tracking.log_metric("fit_seconds", fit_seconds)
-        tracked.log_embeddings(dataset.item_ids, embedded.vectors, embedded.has_image)
-        info = tracked.log_bundle(bundle, args.register)
+        run_logging.log_embeddings(dataset.item_ids, embedded.vectors, embedded.has_image)
+        info = run_logging.log_bundle(bundle, args.register)
     print(f"Fitted {type(model).__name__} on {len(dataset.interactions):,} interactions "
           f"({dataset.n_users:,} users, {dataset.n_items:,} items) in {fit_seconds:.1f}s; "
           f"epochs {model.best_epochs_}, image prior alpha {model.prior_alpha_:g}, "

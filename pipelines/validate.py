@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipelines.common import format_report, validate
+from pipelines.inputs import format_report, validate
 from recsys.data.dataset import DEFAULT_POSITIVE_THRESHOLD
 from recsys.data.images import DEFAULT_MAX_PIXELS
 

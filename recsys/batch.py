@@ -13,14 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import logsumexp
 from tqdm.auto import tqdm
 
 from recsys.io import atomic_path
-from recsys.scoring import chunked_top_k, new_items, ranked_frame, top_k
-
-#: users per block: 1024 x 20k items is 80 MB of scores, and larger blocks are no faster
-DEFAULT_CHUNK = 1024
+from recsys.photo_scoring import item_top_users, score_images
+from recsys.scoring import DEFAULT_CHUNK, chunked_top_k, new_items, ranked_frame, top_k
 
 
 @dataclass
@@ -103,49 +100,3 @@ def score_new_items(bundle, items: pd.DataFrame, root, out_dir, n_users: int = 1
         bundle.similar().similar_to(ids, result.vectors[result.has_image], k=n_similar).to_parquet(
             Path(tmp) / "similar_items.parquet", index=False)
     return result
-
-
-def score_images(bundle, items: pd.DataFrame, root, shown: pd.DataFrame | None = None):
-    """Embed new items' photos and score them for every user (``shown``: the items as
-    messages name them, when ``items`` holds other paths).
-
-    Returns ``(embed result, ids of the usable items, scores float (n_users, n_usable))``.
-    """
-    result = bundle.embed_items(items, root)
-    ok = result.has_image
-    if not ok.any():
-        named = skipped_text(result, items if shown is None else shown)
-        raise ValueError(f"no usable image among the new items: {named}")
-    model = bundle.model
-    return result, result.item_ids[ok], model.user_vectors_ @ model.image_item_vectors(result.vectors[ok]).T
-
-
-def skipped_text(result, items: pd.DataFrame, limit: int = 5) -> str:
-    """The first ``limit`` unusable images, each with its item, path and reason, on one line."""
-    paths = dict(zip(items["item_id"].astype(str), items["image_path"]))
-    named = [f"item {i!r} ({paths.get(i)}): {reason}" for i, reason in result.skipped_items[:limit]]
-    more = len(result.skipped_items) - limit
-    return "; ".join(named or [result.summary()]) + (f"; and {more} more" if more > 0 else "")
-
-
-def item_top_users(model, item_ids, scores: np.ndarray, n: int, partition: np.ndarray | None = None) -> pd.DataFrame:
-    """Each new item's top-``n`` users (``item_id, rank, user_id, score``).
-
-    Users are compared on log p(item | user): the score minus the user's
-    log-partition over the catalog, so users with large vectors (heavy users)
-    do not top every item's list. ``partition``: :func:`log_partition` computed
-    once by a caller that ranks many items (default: computed here).
-    """
-    if partition is None:
-        partition = log_partition(model.user_vectors_, model.item_vectors_)
-    return ranked_frame(item_ids, "item_id", model.user_ids_, "user_id", *top_k((scores - partition[:, None]).T, n))
-
-
-def log_partition(user_vectors: np.ndarray, item_vectors: np.ndarray, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
-    """Each user's ``log sum_i exp(u . v_i)`` over the catalog, ``chunk`` users at a
-    time, so memory stays at ``chunk x n_items`` scores however many users there are."""
-    item_t = np.asarray(item_vectors, np.float32).T
-    out = np.empty(len(user_vectors), np.float32)
-    for start in range(0, len(user_vectors), chunk):
-        out[start:start + chunk] = logsumexp(np.asarray(user_vectors[start:start + chunk], np.float32) @ item_t, axis=1)
-    return out

@@ -57,7 +57,7 @@ def metric_at_k(results: pd.DataFrame, metric: str = "ndcg"):
 
 
 def _thumbnail(dataset, item_id, size: int):
-    from recsys.vision.images import load_pixels  # tf.data lives there: loaded only when drawing
+    from recsys.vision.pixels import load_pixels  # tf.data lives there: loaded only when drawing
 
     try:
         cell = dataset.items["image_path"].iloc[int(dataset.item_index([item_id])[0])]

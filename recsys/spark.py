@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.batch import DEFAULT_CHUNK, BatchStats, user_rows
+from recsys.batch import BatchStats, user_rows
+from recsys.scoring import DEFAULT_CHUNK
 from recsys.io import atomic_path
 from recsys.scoring import chunked_top_k, new_items, ranked_frame
 

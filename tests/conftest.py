@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import requests
 from PIL import Image
@@ -141,3 +143,119 @@ def demo_run(tmp_path_factory):
     runs = mlflow.search_runs(experiment_names=["demo-test"], output_format="list")
     assert len(runs) == 1
     return runs[0], path, proc.stdout, proc.stderr
+
+
+# -- trained models several test files share (module scope: each file trains its own) ------------
+EXAMPLE_SHOP = REPO / "data" / "example-shop"
+COLOUR_NAMES = ["red", "green", "blue", "yellow"]  # far apart, so a small untrained CNN tells them apart
+PER_COLOUR, COLD_PER_COLOUR = 10, 2
+
+
+def colour_shop(root):
+    """Items of six colours; each user likes exactly one colour and has touched
+    some of its warm items. The last two items of each colour are cold."""
+    from recsys.data import Dataset
+    from recsys.data.demo import SHAPES, draw_item
+    from recsys.vision.pixels import letterbox
+
+    rng = np.random.default_rng(0)
+    items, images = [], []
+    for c, colour in enumerate(COLOUR_NAMES):
+        for k in range(PER_COLOUR):
+            items.append((f"{colour}-{k:02d}", "", colour, k >= PER_COLOUR - COLD_PER_COLOUR))
+            images.append(letterbox(draw_item(colour, SHAPES[k % 4], "solid", rng), 32))
+    items = pd.DataFrame(items, columns=["item_id", "image_path", "colour", "cold"])
+    rows = []
+    for u in range(48):
+        colour = COLOUR_NAMES[u % len(COLOUR_NAMES)]
+        warm = items[(items.colour == colour) & ~items.cold].item_id.to_numpy()
+        for item in rng.choice(warm, size=5, replace=False):
+            rows.append((f"user-{u:02d}", item))
+    inter = pd.DataFrame(rows, columns=["user_id", "item_id"])
+    return Dataset.from_frames(inter, items.drop(columns="cold"), root), items, np.stack(images)
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    from recsys.models import HybridRecommender
+    from recsys.vision import EncoderConfig, ImageEncoder
+
+    dataset, items, pixels = colour_shop(tmp_path_factory.mktemp("shop"))
+    encoder = ImageEncoder(EncoderConfig("compact_cnn", image_size=32))
+    features = encoder.encode(pixels)
+    model = HybridRecommender(factors=16, epochs=40, batch_size=32, learning_rate=1e-2, validation_share=0.0, seed=0)
+    return dataset, items, features, model.fit(dataset, features)
+
+
+@pytest.fixture(scope="module")
+def shop_bundle(tmp_path_factory):
+    from recsys.bundle import ModelBundle
+    from recsys.models import HybridRecommender
+    from recsys.vision import EncoderConfig, ImageEncoder
+
+    root = tmp_path_factory.mktemp("shop")
+    dataset, items, pixels = colour_shop(root)
+    encoder = ImageEncoder(EncoderConfig("compact_cnn", image_size=32))
+    features = encoder.encode(pixels)
+    model = HybridRecommender(factors=16, epochs=40, batch_size=32, learning_rate=1e-2, validation_share=0.0)
+    model.fit(dataset, features)
+    meta = items.drop(columns="cold")
+    return dataset, ModelBundle(model=model, encoder=encoder, item_ids=dataset.item_ids, item_vectors=features,
+                                has_image=np.ones(len(features), bool), items=meta)
+
+
+@pytest.fixture(scope="module")
+def older_model(tmp_path_factory):
+    """``(model dir, the example shop's interactions, those it was trained on)``: a model trained before the shop's last
+    third of interactions and without its last three users (they signed up later)."""
+    import shutil
+
+    from pipelines.cli import main
+
+    root = tmp_path_factory.mktemp("older")
+    shutil.copytree(EXAMPLE_SHOP, root / "shop")
+    inter = pd.read_csv(EXAMPLE_SHOP / "interactions.csv", dtype={"user_id": str, "item_id": str})
+    cutoff = sorted(inter.timestamp)[len(inter) * 2 // 3]
+    later_users = sorted(set(inter.user_id))[-3:]
+    trained = inter[(inter.timestamp < cutoff) & ~inter.user_id.isin(later_users)]
+    trained.to_csv(root / "shop" / "interactions.csv", index=False)
+    (root / "fast.yaml").write_text(FAST_CONFIG)
+    assert main(["train", str(root / "shop"), "--out", str(root / "model"), "--config", str(root / "fast.yaml")]) == 0
+    return root / "model", inter, trained
+
+
+# -- running the recsys command: its one error line --------------------------------------------
+RECSYS = Path(sys.executable).with_name("recsys")
+
+
+def run_recsys(*args, cwd=None, env=None, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([str(RECSYS), *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                          env=None if env is None else os.environ | env)
+
+
+def one_line_error(done: subprocess.CompletedProcess) -> str:
+    """The single error line of a failed command (exit 2, no traceback)."""
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    assert "Traceback" not in done.stderr, done.stderr
+    errors = [line for line in done.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1, done.stderr
+    return errors[0]
+
+
+def error_of(args: list, capsys) -> str:
+    """The one error line of ``recsys ARGS`` run in this process (a traceback would fail the test)."""
+    from pipelines.cli import main
+
+    assert main([str(a) for a in args]) == 2, args
+    errors = [line for line in capsys.readouterr().err.splitlines() if ": error: " in line]
+    assert len(errors) == 1, errors
+    return errors[0]
+
+
+def in_namespace(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """Run ``script`` as root of a private user and mount namespace (for tmpfs and read-only mounts)."""
+    probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True)
+    if shutil.which("unshare") is None or probe.returncode != 0:
+        pytest.skip("needs unshare (user and mount namespaces) to make a full or read-only file system")
+    return subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)

@@ -13,29 +13,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import write_image
-from recsys.batch import batch_recommend, exclusion_mask, log_partition, score_new_items
+from conftest import error_of, write_image
+from pipelines.cli import main
+from recsys.batch import batch_recommend, exclusion_mask, score_new_items
 from recsys.bundle import ModelBundle
 from recsys.data.demo import draw_item
-from recsys.models import HybridRecommender
+from recsys.photo_scoring import log_partition
 from recsys.scoring import chunked_top_k, top_k
-from recsys.vision import EncoderConfig, ImageEncoder
-from tests.test_hybrid import colour_shop
+from recsys.vision import EncoderConfig
 
 ENCODER = EncoderConfig("compact_cnn", image_size=32)
-
-
-@pytest.fixture(scope="module")
-def shop_bundle(tmp_path_factory):
-    root = tmp_path_factory.mktemp("shop")
-    dataset, items, pixels = colour_shop(root)
-    encoder = ImageEncoder(ENCODER)
-    features = encoder.encode(pixels)
-    model = HybridRecommender(factors=16, epochs=40, batch_size=32, learning_rate=1e-2, validation_share=0.0)
-    model.fit(dataset, features)
-    meta = items.drop(columns="cold")
-    return dataset, ModelBundle(model=model, encoder=encoder, item_ids=dataset.item_ids, item_vectors=features,
-                                has_image=np.ones(len(features), bool), items=meta)
 
 
 def test_chunked_top_k_matches_one_big_top_k(rng):
@@ -120,6 +107,7 @@ def test_new_red_item_is_first_for_a_red_lover(shop_bundle, tmp_path):
     assert similar.query("item_id == 'NEW-red' and rank == 1").similar_item_id.str.startswith("red-").all()
 
 
+@pytest.mark.slow
 def test_mlproject_entry_point_runs_the_batch_job(shop_bundle, tmp_path):
     _, bundle = shop_bundle
     bundle.save(tmp_path / "model")
@@ -178,3 +166,12 @@ def test_batch_recommend_ranks_new_arrivals_beside_the_known_items_and_marks_the
     known_score = model.score(["U0000"], ["SKU00001"])[0, 0]  # its learned vector, not its (other) photo
     row = recs[(recs.user_id == "U0000") & (recs.item_id == "SKU00001")]
     assert row.empty or row.score.iloc[0] == pytest.approx(known_score, rel=1e-5)
+
+
+def test_batch_recommend_skips_unknown_users_when_asked(example_model, tmp_path, capsys):
+    (tmp_path / "users.csv").write_text("user_id\nU00\nNOBODY\n")
+    args = ["batch-recommend", str(example_model), "--users", str(tmp_path / "users.csv"), "--k", "2",
+            "--out", str(tmp_path / "recs")]
+    assert "1 user(s) unknown to the model and without a history, e.g. ['NOBODY']" in error_of(args, capsys)
+    assert main(args + ["--skip-unknown-users"]) == 0
+    assert set(pd.read_parquet(tmp_path / "recs").user_id) == {"U00"}

@@ -25,6 +25,9 @@ from PIL import Image
 from conftest import free_port, wait_until_up
 from recsys.data.demo import draw_item
 
+#: a real explorer server and a real Chromium: deselected by the quick check
+pytestmark = pytest.mark.slow
+
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 #: the explorer's list length in these tests
 K = 8

@@ -9,17 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NOISE, REPO
-from pipelines.cli import COMMANDS, build_parser
+from conftest import EXAMPLE_SHOP, NOISE
+from pipelines.cli import COMMANDS, build_parser, main
 
 RECSYS = Path(sys.executable).with_name("recsys")
-EXAMPLE_SHOP = REPO / "data" / "example-shop"
-
-
 def run(*args, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([str(RECSYS), *args], capture_output=True, text=True, timeout=300, cwd=cwd)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [("--help",), ("train", "--help"), ("data", "validate", str(EXAMPLE_SHOP))])
 def test_help_and_validate_print_no_tensorflow_lines(args):
     proc = run(*args)
@@ -27,6 +25,7 @@ def test_help_and_validate_print_no_tensorflow_lines(args):
     assert not NOISE.search(proc.stderr), proc.stderr
 
 
+@pytest.mark.slow
 def test_parsing_any_command_does_not_load_tensorflow():
     script = ("import sys; from pipelines.cli import COMMANDS, build_parser\n"
               "for command in ['data', *COMMANDS]:\n"
@@ -60,12 +59,14 @@ def test_every_option_has_help_text():
     assert not missing
 
 
+@pytest.mark.slow
 def test_help_shows_defaults():
     proc = run("batch-recommend", "--help")
     text = " ".join(proc.stdout.split())
     assert "items per user (default 20)" in text and "(default 1024)" in text
 
 
+@pytest.mark.slow
 def test_tensorflow_lines_stay_hidden_while_working_and_come_back_with_verbose(tmp_path):
     args = ("embed", str(EXAMPLE_SHOP), "--encoder", "compact_cnn", "--image-size", "32",
             "--store", str(tmp_path / "store"))
@@ -75,3 +76,14 @@ def test_tensorflow_lines_stay_hidden_while_working_and_come_back_with_verbose(t
     verbose = run("--verbose", *args, cwd=tmp_path)
     assert verbose.returncode == 0 and "reused 36" in verbose.stdout
     assert NOISE.search(verbose.stderr), verbose.stderr
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    import pipelines.validate
+
+    def broken(args):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(pipelines.validate, "run", broken)
+    with pytest.raises(ZeroDivisionError):
+        main(["data", "validate", str(EXAMPLE_SHOP)])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.evaluation.splits import latest_items
+from recsys.evaluation.holdouts import latest_items
 from recsys.models import cold_start
+from recsys.scoring import unit_rows
 
 
 def standardised_blend(hybrid, profile, weight):
@@ -55,7 +56,7 @@ def test_profile_coefficients_rank_like_the_standardised_blend(rng):
 
 
 def test_with_profiles_scores_new_items_by_profile_and_warm_ones_by_their_weight():
-    space = cold_start.unit_rows(np.array([[1.0, 0], [0, 1.0], [1.0, 0.1], [0.1, 1.0]]))
+    space = unit_rows(np.array([[1.0, 0], [0, 1.0], [1.0, 0.1], [0.1, 1.0]]))
     users = np.ones((2, 1), np.float32)
     items = np.array([[1.0], [2.0], [0.0], [0.0]], np.float32)
     image_only = np.array([[1.0], [0.0], [0.5], [0.5]], np.float32)  # new items alike: taste decides

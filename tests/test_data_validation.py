@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import EXAMPLE_SHOP, FAST_CONFIG as FAST, REPO, error_of, write_dataset, write_image
 from pipelines.cli import main
-from pipelines.common import format_report, validate
-from recsys.data import DataError, ImageError, load_dataset, load_rgb
-from recsys.data import images as im
-from tests.conftest import REPO, write_dataset, write_image
+from pipelines.inputs import format_report, validate
+from recsys.data import DataError, ImageError, images as im, load_dataset, load_rgb
 
 GOOD = "user_id,item_id,rating,timestamp\nu1,A,5,100\nu1,B,3,200\nu2,A,4,300\n"
 #: the committed example dataset (data/README.md): the contract as a user copies it
@@ -230,3 +230,34 @@ def test_only_catalog_formats_are_opened(fmt, tmp_path):
     for allowed in ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"):
         Image.new("RGB", (16, 16), (200, 30, 30)).save(path, format=allowed)
         assert load_rgb(path)[0].size == (16, 16)
+
+
+# -- unusable datasets and embedding caches ----------------------------------------------------
+def test_unusable_datasets_and_caches_are_named_before_any_embedding(tmp_path, capsys):
+    from recsys.vision.store import EmbeddingStore
+
+    (tmp_path / "fast.yaml").write_text(FAST + f"store: {tmp_path / 'store'}\n")
+    train = ["train", None, "--out", tmp_path / "m", "--config", tmp_path / "fast.yaml"]
+    semicolons = write_dataset(tmp_path / "semi", "user_id;item_id\nu1;A\n", "item_id;image_path\nA;a.png\n")
+    assert "recsys reads comma-separated CSV" in error_of(train[:1] + [semicolons] + train[2:], capsys)
+    one_item = write_dataset(tmp_path / "one", "user_id,item_id\nu1,A\nu2,A\n")
+    assert "positives on 1 item only" in error_of(train[:1] + [one_item] + train[2:], capsys)
+    no_positive = write_dataset(tmp_path / "low", "user_id,item_id,rating\nu1,A,1\nu2,B,2\n")
+    assert "no positive interactions to learn from (rating >= 4)" in error_of(
+        train[:1] + [no_positive] + train[2:], capsys)
+    assert not (tmp_path / "store").exists()  # nothing was embedded
+    # a cache of another width, then a corrupt one: each says to delete it
+    assert main(["embed", str(EXAMPLE_SHOP), "--encoder", "compact_cnn", "--image-size", "32", "--weights", "none",
+                 "--store", str(tmp_path / "store")]) == 0
+    cache = next((tmp_path / "store").glob("*.parquet"))
+    store = EmbeddingStore(tmp_path / "store", cache.stem)
+    frame, vectors = store.load()
+    store.save(frame, vectors[:, :3])
+    assert "holds 3-d vectors, but this encoder makes" in error_of(train[:1] + [EXAMPLE_SHOP] + train[2:], capsys)
+    cache.write_bytes(b"not parquet")
+    assert "the embedding cache is unreadable (" in error_of(train[:1] + [EXAMPLE_SHOP] + train[2:], capsys)
+    assert "delete it" in error_of(train[:1] + [EXAMPLE_SHOP] + train[2:], capsys)
+    copy = tmp_path / "shop"
+    shutil.copytree(EXAMPLE_SHOP, copy)
+    assert "inside the dataset folder" in error_of(["embed", copy, "--store", copy / "cache"], capsys)
+    assert not (copy / "cache").exists()

@@ -19,7 +19,7 @@ from recsys.bundle import ModelBundle
 from recsys.data import load_dataset
 from recsys.data.images import CORRUPT, OUTSIDE
 from recsys.explorer.app import create_app, id_url
-from recsys.explorer.catalog import Explorer
+from recsys.explorer.explorer import Explorer
 from recsys.explorer.photos import PhotoIndex
 
 SHOP = REPO / "data" / "example-shop"

@@ -4,24 +4,19 @@ Recommender.fold_in, recsys.histories), the new-users split and its segment, the
 from __future__ import annotations
 
 import copy
-import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from conftest import FAST_CONFIG, REPO
+from conftest import EXAMPLE_SHOP
 from recsys.data import load_dataset
 from recsys.evaluation import evaluate, make_split
 from recsys.evaluation.splits import new_user_holdout
 from recsys.histories import fold_in
 from recsys.models import ItemKNN, Popularity, RandomScores
 from recsys.models.fold_in import FoldIn
-from tests.test_hybrid import shop  # noqa: F401  (the fitted colour shop)
-
-EXAMPLE_SHOP = REPO / "data" / "example-shop"
-
 
 def test_fold_in_solve_matches_a_naive_ridge_per_user(rng):
     factors, bias = rng.normal(size=(40, 6)), rng.normal(size=40)
@@ -41,7 +36,7 @@ def test_fold_in_solve_matches_a_naive_ridge_per_user(rng):
         np.testing.assert_allclose(solver.solve(history[u], factors)[0], expected, rtol=1e-4, atol=1e-5)
 
 
-def test_a_user_with_a_known_users_history_gets_their_ranking(shop):  # noqa: F811
+def test_a_user_with_a_known_users_history_gets_their_ranking(shop):
     dataset, _, _, model = shop
     model = copy.copy(model)  # fold_in replaces arrays, never writes into them
     known = "user-00"
@@ -54,7 +49,7 @@ def test_a_user_with_a_known_users_history_gets_their_ranking(shop):  # noqa: F8
     assert ours.item_id.str.startswith("red-").head(3).all()  # a red lover's history: red items first
 
 
-def test_folding_a_known_user_in_again_reproduces_their_ranking(shop):  # noqa: F811
+def test_folding_a_known_user_in_again_reproduces_their_ranking(shop):
     dataset, _, _, model = shop
     before = model.recommend(["user-01"], k=10)
     model = copy.copy(model)  # fold_in replaces arrays, never writes into them
@@ -66,7 +61,7 @@ def test_folding_a_known_user_in_again_reproduces_their_ranking(shop):  # noqa: 
     assert after.item_id.tolist() == before.item_id.tolist()
 
 
-def test_seen_items_stay_excluded_for_new_and_updated_users(shop):  # noqa: F811
+def test_seen_items_stay_excluded_for_new_and_updated_users(shop):
     dataset, _, _, model = shop
     model = copy.copy(model)  # fold_in replaces arrays, never writes into them
     items = list(model.item_ids_)
@@ -84,7 +79,7 @@ def test_seen_items_stay_excluded_for_new_and_updated_users(shop):  # noqa: F811
     assert model.recommend(["fresh"], k=3).item_id.str.startswith("red-").all()
 
 
-def test_an_item_knn_user_with_a_known_users_history_gets_their_ranking(shop):  # noqa: F811
+def test_an_item_knn_user_with_a_known_users_history_gets_their_ranking(shop):
     dataset = shop[0]
     model = ItemKNN().fit(dataset)
     model.fold_in(["copy"], model.seen_[model.user_index(["user-03"])])
@@ -125,24 +120,6 @@ def test_evaluate_ranks_new_users_from_their_history(demo_path):
     assert evaluate(Popularity().fit(retrained.train), retrained)["new_users"]["users"] == len(users)
 
 
-@pytest.fixture(scope="module")
-def older_model(tmp_path_factory):
-    """``(model dir, the example shop's interactions, those it was trained on)``: a model trained before the shop's last
-    third of interactions and without its last three users (they signed up later)."""
-    from pipelines.cli import main
-
-    root = tmp_path_factory.mktemp("older")
-    shutil.copytree(EXAMPLE_SHOP, root / "shop")
-    inter = pd.read_csv(EXAMPLE_SHOP / "interactions.csv", dtype={"user_id": str, "item_id": str})
-    cutoff = sorted(inter.timestamp)[len(inter) * 2 // 3]
-    later_users = sorted(set(inter.user_id))[-3:]
-    trained = inter[(inter.timestamp < cutoff) & ~inter.user_id.isin(later_users)]
-    trained.to_csv(root / "shop" / "interactions.csv", index=False)
-    (root / "fast.yaml").write_text(FAST_CONFIG)
-    assert main(["train", str(root / "shop"), "--out", str(root / "model"), "--config", str(root / "fast.yaml")]) == 0
-    return root / "model", inter, trained
-
-
 def test_batch_recommend_folds_in_the_users_a_model_older_than_the_data_never_saw(older_model, tmp_path, capsys):
     from pipelines.cli import main
 
@@ -167,7 +144,7 @@ def test_batch_recommend_folds_in_the_users_a_model_older_than_the_data_never_sa
     assert "unknown to the model and without a history" in capsys.readouterr().err
 
 
-def test_a_model_saved_before_fold_in_loads_and_says_it_cannot_fold_in(shop, tmp_path):  # noqa: F811
+def test_a_model_saved_before_fold_in_loads_and_says_it_cannot_fold_in(shop, tmp_path):
     import json
 
     from recsys.models import HybridRecommender

@@ -4,46 +4,13 @@ save/load, cold items and new items."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from recsys.data import Dataset
-from recsys.data.demo import SHAPES, draw_item
+from conftest import COLD_PER_COLOUR
+from recsys.data.demo import draw_item
 from recsys.models import HybridRecommender
 from recsys.vision import EncoderConfig, ImageEncoder
-from recsys.vision.images import letterbox
-
-COLOUR_NAMES = ["red", "green", "blue", "yellow"]  # far apart, so a small untrained CNN tells them apart
-PER_COLOUR, COLD_PER_COLOUR = 10, 2
-
-
-def colour_shop(root):
-    """Items of six colours; each user likes exactly one colour and has touched
-    some of its warm items. The last two items of each colour are cold."""
-    rng = np.random.default_rng(0)
-    items, images = [], []
-    for c, colour in enumerate(COLOUR_NAMES):
-        for k in range(PER_COLOUR):
-            items.append((f"{colour}-{k:02d}", "", colour, k >= PER_COLOUR - COLD_PER_COLOUR))
-            images.append(letterbox(draw_item(colour, SHAPES[k % 4], "solid", rng), 32))
-    items = pd.DataFrame(items, columns=["item_id", "image_path", "colour", "cold"])
-    rows = []
-    for u in range(48):
-        colour = COLOUR_NAMES[u % len(COLOUR_NAMES)]
-        warm = items[(items.colour == colour) & ~items.cold].item_id.to_numpy()
-        for item in rng.choice(warm, size=5, replace=False):
-            rows.append((f"user-{u:02d}", item))
-    inter = pd.DataFrame(rows, columns=["user_id", "item_id"])
-    return Dataset.from_frames(inter, items.drop(columns="cold"), root), items, np.stack(images)
-
-
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory):
-    dataset, items, pixels = colour_shop(tmp_path_factory.mktemp("shop"))
-    encoder = ImageEncoder(EncoderConfig("compact_cnn", image_size=32))
-    features = encoder.encode(pixels)
-    model = HybridRecommender(factors=16, epochs=40, batch_size=32, learning_rate=1e-2, validation_share=0.0, seed=0)
-    return dataset, items, features, model.fit(dataset, features)
+from recsys.vision.pixels import letterbox
 
 
 def test_red_lover_gets_unseen_red_items_first_including_cold(shop):

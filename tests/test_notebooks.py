@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.conftest import NOISE, REPO, SHARED, need
+from conftest import NOISE, REPO, SHARED, need
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 FIGURE_TAG = "figure"  # a cell with this tag must display at least one image

@@ -15,9 +15,11 @@ import mlflow
 import pytest
 import requests
 
-from conftest import REPO, free_port, wait_until_up
+from conftest import EXAMPLE_SHOP, REPO, free_port, wait_until_up
 
-EXAMPLE_SHOP = REPO / "data" / "example-shop"
+#: a real `mlflow models serve`: deselected by the quick check
+pytestmark = pytest.mark.slow
+
 BIN = Path(sys.executable).parent
 
 

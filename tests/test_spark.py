@@ -11,12 +11,11 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from conftest import EXAMPLE_SHOP
 from pipelines.cli import main as recsys_cli
 from recsys.batch import batch_recommend
 from recsys.io import MARKER
 from recsys.models import Recommender
-from tests.test_batch import shop_bundle  # noqa: F401  (a fixture: the trained colour-shop model)
-from tests.test_fold_in import EXAMPLE_SHOP, older_model  # noqa: F401  (a model older than the example shop)
 
 pytest.importorskip("pyspark", reason="the Spark engine needs the `spark` extra (pyspark)")
 if shutil.which("java") is None:
@@ -82,7 +81,7 @@ def test_cli_engine_spark_equals_engine_local(spark, shop_bundle, tmp_path):
     assert not recs.item_id.str.startswith("red-").any()
 
 
-def test_cli_spark_folds_in_new_users_as_the_local_engine_does(older_model, tmp_path):  # noqa: F811
+def test_cli_spark_folds_in_new_users_as_the_local_engine_does(older_model, tmp_path):
     model_dir, inter, _ = older_model
     common = ["batch-recommend", str(model_dir), "--k", "4", "--data", str(EXAMPLE_SHOP)]
     assert recsys_cli(common + ["--out", str(tmp_path / "local")]) == 0
@@ -119,7 +118,7 @@ def test_spark_embed_writes_the_store_the_local_embed_writes(spark, demo_path, t
     from recsys.vision import EncoderConfig, ImageEncoder, embed_dataset
     from recsys.vision.spark_embed import spark_embed_files
     from recsys.vision.store import EmbeddingStore
-    from tests.conftest import MOBILENET_WEIGHTS
+    from conftest import MOBILENET_WEIGHTS
 
     dataset = load_dataset(demo_path)
     weights = str(MOBILENET_WEIGHTS) if MOBILENET_WEIGHTS.exists() else None

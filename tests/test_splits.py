@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.data import load_dataset
+from recsys.data import Dataset, load_dataset
 from recsys.evaluation import evaluate, fit_and_evaluate, make_split, metric_table
-from recsys.evaluation.splits import before_held
+from recsys.evaluation.holdouts import before_held
 from recsys.models import ItemKNN, Popularity, RandomScores
 
 
@@ -38,6 +38,18 @@ def test_no_leakage(demo, warm):
     assert len(split.cold_test) == len(cold_pos)
     # the catalog and id maps are kept, so cold items can still be scored
     assert split.train.n_items == demo.n_items
+
+
+def test_a_dataset_made_of_a_filtered_frame_splits_like_a_fresh_one(demo):
+    """``Dataset.from_frames`` of a caller's filtered table (its index has gaps) indexes rows by position."""
+    raw = demo.interactions.drop(columns=["user_idx", "item_idx"])
+    kept = raw[raw["item_id"].isin(raw["item_id"].value_counts().index[:40])]
+    assert not kept.index.equals(pd.RangeIndex(len(kept)))
+    filtered = Dataset.from_frames(kept, demo.items, demo.root)
+    fresh = Dataset.from_frames(kept.reset_index(drop=True), demo.items, demo.root)
+    a, b = (make_split(d, warm="temporal", cold_share=0.2, seed=0) for d in (filtered, fresh))
+    assert a.warm_test.reset_index(drop=True).equals(b.warm_test.reset_index(drop=True))
+    assert np.array_equal(a.cold_items, b.cold_items)
 
 
 def test_temporal_holdout_is_each_users_latest(demo):
@@ -89,7 +101,7 @@ def _cutoff_frame():
 
 
 def test_cutoff_split_known_answer(tmp_path):
-    from tests.conftest import write_dataset
+    from conftest import write_dataset
 
     ds = load_dataset(write_dataset(tmp_path, _cutoff_frame()))
     split = make_split(ds, kind="cutoff", at="1970-01-11")
@@ -106,7 +118,7 @@ def test_cutoff_split_known_answer(tmp_path):
                                         ({"last": "8x"}, "`last` must be"), ({"at": "soon"}, "`at` must be"),
                                         ({"at": "1960-01-01"}, "no training")])
 def test_cutoff_split_bad_settings_are_named(tmp_path, bad, match):
-    from tests.conftest import write_dataset
+    from conftest import write_dataset
 
     ds = load_dataset(write_dataset(tmp_path, _cutoff_frame()))
     with pytest.raises(ValueError, match=match):
@@ -136,7 +148,7 @@ def test_cutoff_split_leaks_nothing_on_the_demo(demo):
 @pytest.mark.shared
 def test_cutoff_split_leaks_nothing_on_hm_fashion():
     from recsys.evaluation.splits import cutoff_time
-    from tests.conftest import HM_FASHION, need
+    from conftest import HM_FASHION, need
 
     ds = load_dataset(need(HM_FASHION))
     split = make_split(ds, kind="cutoff", last="8w")
@@ -159,7 +171,7 @@ def test_cutoff_split_from_a_config_file(demo, tmp_path):
 
 
 def test_validation_users_are_a_seeded_sorted_sample_beyond_the_cap():
-    from recsys.evaluation.splits import MAX_VALIDATION_USERS, validation_users
+    from recsys.evaluation.holdouts import MAX_VALIDATION_USERS, validation_users
 
     few = np.array([5, 1, 5, 3])
     assert validation_users(few, 0).tolist() == [1, 3, 5]

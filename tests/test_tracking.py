@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 import requests
 
-from conftest import FAST_CONFIG, NOISE, REPO, free_port, wait_until_up
+from conftest import (EXAMPLE_SHOP, FAST_CONFIG, NOISE, RECSYS, REPO, error_of, free_port, in_namespace, one_line_error,
+                      wait_until_up)
 from pipelines.cli import main
 from recsys.bundle import ModelBundle
 from recsys.data.demo import DemoConfig, write_demo
@@ -25,6 +26,7 @@ from recsys.tracking import resolve_model_dir
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_demo_prints_the_dataset_summary_and_the_warm_and_cold_table(demo_run):
     *_, out, _ = demo_run
     assert "problems found                    0" in out
@@ -35,11 +37,13 @@ def test_demo_prints_the_dataset_summary_and_the_warm_and_cold_table(demo_run):
     assert "all_ndcg_at_20" in out and "all_new_share_at_20" in out
 
 
+@pytest.mark.slow
 def test_demo_prints_no_tensorflow_or_download_noise(demo_run):
     *_, err = demo_run
     assert not NOISE.search(err), err
 
 
+@pytest.mark.slow
 def test_demo_top_5_comes_from_the_logged_model_and_holds_no_seen_item(demo_run):
     run, path, out, _ = demo_run
     lines = out[out.index("Top 5 for U0000"):].splitlines()
@@ -60,6 +64,7 @@ def test_demo_top_5_comes_from_the_logged_model_and_holds_no_seen_item(demo_run)
     assert [row[4] == "True" for row in printed] == [row[2] in never_bought for row in printed]
 
 
+@pytest.mark.slow
 def test_demo_run_holds_params_metrics_tags_artifacts(demo_run):
     run, demo, *_ = demo_run
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
@@ -91,6 +96,7 @@ def test_demo_run_holds_params_metrics_tags_artifacts(demo_run):
     assert run.info.artifact_uri.startswith((store / "mlruns").as_uri())
 
 
+@pytest.mark.slow
 def test_logged_model_loads_in_a_fresh_process_with_the_same_top_k(demo_run, tmp_path):
     run, *_ = demo_run
     uri = f"runs:/{run.info.run_id}/model"
@@ -108,6 +114,7 @@ def test_logged_model_loads_in_a_fresh_process_with_the_same_top_k(demo_run, tmp
     assert got["score"].values == pytest.approx(expected["score"].values, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_pyfunc_scores_new_items_from_image_bytes_or_paths_under_the_allowed_root(demo_run, monkeypatch):
     run, demo, *_ = demo_run
     model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
@@ -126,6 +133,7 @@ def test_pyfunc_scores_new_items_from_image_bytes_or_paths_under_the_allowed_roo
         model.predict(pd.DataFrame({"item_id": ["X"], "image_path": ["/etc/hostname"]}))
 
 
+@pytest.mark.slow
 def test_mlflow_models_predict_cli(demo_run, tmp_path):
     run, *_ = demo_run
     pd.DataFrame({"user_id": ["U0000", "U0001"]}).to_csv(tmp_path / "in.csv", index=False)
@@ -138,6 +146,7 @@ def test_mlflow_models_predict_cli(demo_run, tmp_path):
     assert len(predictions) == 20 and {p["user_id"] for p in predictions} == {"U0000", "U0001"}
 
 
+@pytest.mark.slow
 def test_register_alias_and_recommend_by_alias(tmp_path, capsys):
     data = write_demo(tmp_path / "small", DemoConfig(n_users=60, n_items=80, seed=1))
     config = tmp_path / "fast.yaml"
@@ -182,6 +191,7 @@ def mlflow_server(tmp_path):
     proc.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_train_against_a_real_tracking_server(mlflow_server, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     data = write_demo(tmp_path / "small", DemoConfig(n_users=60, n_items=80, seed=2))
@@ -210,6 +220,7 @@ def test_unreachable_tracking_server_fails_fast_before_training(tmp_path, monkey
     assert not (tmp_path / "model").exists()
 
 
+@pytest.mark.slow
 def test_credentials_in_the_tracking_uri_are_never_stored_printed_or_shown(mlflow_server, tmp_path, monkeypatch):
     """A token in MLFLOW_TRACKING_URI (user info, as for basic auth) reaches the server
     but no file recsys writes, no line it prints, no artifact it logs and no explorer page."""
@@ -254,3 +265,32 @@ def test_credentials_in_the_tracking_uri_are_never_stored_printed_or_shown(mlflo
                             env=env | {"MLFLOW_TRACKING_URI": dead}, timeout=120)
     assert failed.returncode == 2 and "cannot be reached" in failed.stderr
     assert token not in failed.stderr + failed.stdout and "Traceback" not in failed.stderr
+
+
+# -- unusable tracking stores ------------------------------------------------------------------
+@pytest.mark.slow
+def test_a_read_only_tracking_store_is_one_line(tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    (tmp_path / "fast.yaml").write_text(FAST_CONFIG)
+    script = (f"mount --bind {store} {store} && mount -o remount,bind,ro {store} && "
+              f"MLFLOW_TRACKING_URI=sqlite:///{store}/mlflow.db '{RECSYS}' train '{EXAMPLE_SHOP}' --out m "
+              "--config fast.yaml")
+    done = in_namespace(script, tmp_path)
+    line = one_line_error(done)
+    assert "is read-only" in line and str(store) in line
+
+
+def test_a_file_store_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"file://{tmp_path}/mlruns")
+    line = error_of(["train", EXAMPLE_SHOP, "--out", tmp_path / "m"], capsys)
+    assert "MLflow tracking store file://" in line and "maintenance mode" in line
+
+
+def test_recommend_from_an_unreachable_registry_fails_in_seconds(tmp_path, monkeypatch, capsys):
+    (tmp_path / "users.csv").write_text("user_id\nU00\n")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
+    started = time.perf_counter()
+    line = error_of(["recommend", "models:/shop@champion", "--users", tmp_path / "users.csv", "--out",
+                     tmp_path / "r.parquet"], capsys)
+    assert "cannot be reached" in line and time.perf_counter() - started < 30

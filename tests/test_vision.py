@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
-from recsys.data import images as im
-from recsys.data import load_dataset
-from recsys.vision import EncoderConfig, ImageEncoder, SimilarItems, compact_cnn, embed_catalog, embed_dataset
-from recsys.vision.behaviour import collaborative_item_factors, fit_head_to_factors, trunk_features
-from recsys.vision.images import letterbox, load_pixels
-from tests.conftest import MOBILENET_WEIGHTS, need, write_image
+from conftest import EXAMPLE_SHOP, MOBILENET_WEIGHTS, need, one_line_error, run_recsys, write_image
+from recsys.data import images as im, load_dataset
+from recsys.vision import compact_cnn, embed_catalog, embed_dataset, EncoderConfig, ImageEncoder, SimilarItems
+from recsys.vision.pixels import letterbox, load_pixels
 
 SMALL = EncoderConfig("compact_cnn", image_size=32, embedding_dim=16)
 
@@ -40,6 +39,7 @@ def test_compact_cnn_feature_maps_follow_the_formula():
     assert w == 8
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_v2_b0"])
 def test_backbones_build_offline_with_the_right_preprocessing(name):
     enc = ImageEncoder(EncoderConfig(name, image_size=64, embedding_dim=8, weights=None))
@@ -189,28 +189,7 @@ def test_similarity_scores_spread_though_features_share_one_direction(rng):
     assert table.score[same_look].min() > 0.5 and table.score[~same_look].max() < -0.5
 
 
-def test_regressing_cf_factors_teaches_the_head_behaviour(demo_path):
-    """van den Oord et al.: after fitting, image embeddings of *held-out* items point
-    closer to their collaborative factors than before."""
-    ds = load_dataset(demo_path)
-    factors = collaborative_item_factors(ds.user_items(), dim=16)
-    enc = ImageEncoder(EncoderConfig("compact_cnn", image_size=32, embedding_dim=16))
-    pixels = np.stack([load_pixels(ds.root / p, 32) for p in ds.image_paths()])
-    features = trunk_features(enc, pixels)
-    bought = np.asarray(ds.user_items().sum(axis=0)).ravel() > 0  # next month's arrivals have no factors
-    train, test = np.arange(ds.n_items) < 380, (np.arange(ds.n_items) >= 380) & bought
-    unit = factors / np.maximum(np.linalg.norm(factors, axis=1, keepdims=True), 1e-12)
-
-    def held_out_cosine():
-        return float(np.mean(np.sum(enc.encode(pixels[test]) * unit[test], axis=1)))
-
-    before, fingerprint = held_out_cosine(), enc.fingerprint()
-    fit_head_to_factors(enc, features[train], factors[train], epochs=80)
-    after = held_out_cosine()
-    assert after > before + 0.2, (before, after)
-    assert enc.fingerprint() != fingerprint
-
-
+@pytest.mark.slow
 @pytest.mark.shared
 def test_local_imagenet_weights_load_at_any_size(demo_path):
     weights = need(MOBILENET_WEIGHTS)
@@ -223,3 +202,17 @@ def test_local_imagenet_weights_load_at_any_size(demo_path):
     colour = ds.items["colour"].to_numpy()
     agreement = (colour[idx] == colour[:, None]).mean()
     assert agreement > 0.5, agreement  # chance is 1/6: ImageNet features see colour
+
+
+@pytest.mark.slow
+def test_missing_imagenet_weights_offline_fail_before_any_run(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    line = one_line_error(run_recsys("train", EXAMPLE_SHOP, "--out", tmp_path / "m", "--image-size", "96", cwd=tmp_path,
+                                 env={"KERAS_HOME": str(tmp_path / "keras"), "MLFLOW_TRACKING_URI": uri,
+                                      "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}))
+    assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5" in line
+    assert f"{tmp_path / 'keras' / 'models'}" in line and "--weights FILE.h5" in line and "compact_cnn" in line
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # mlflow.set_tracking_uri sets it too: restored after the test
+    mlflow.set_tracking_uri(uri)
+    assert mlflow.search_runs(search_all_experiments=True).empty
+    assert not (tmp_path / "m").exists()

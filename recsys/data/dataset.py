@@ -59,6 +59,7 @@ class Dataset:
                     sources: tuple[str, str] = ("interactions", "items")) -> "Dataset":
         """Validate raw tables (see :mod:`recsys.data.tables`) and index them."""
         inter, warnings = tables.clean_interactions(interactions, sources[0])
+        inter = inter.reset_index(drop=True)  # rows are positions (masks, splits), whatever index a caller's frame had
         cat, item_warnings = tables.clean_items(items, sources[1])
         warnings += item_warnings
         known = inter["item_id"].isin(set(cat["item_id"]))

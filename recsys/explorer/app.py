@@ -1,5 +1,5 @@
 """The explorer's web app (Flask, Jinja templates, no JavaScript): pages over an
-:class:`~recsys.explorer.catalog.Explorer`.
+:class:`~recsys.explorer.explorer.Explorer`.
 
 Safety: photos are served by item id, only files that opened as images at start
 (:mod:`recsys.explorer.photos`), with an image content type and ``nosniff``;
@@ -16,7 +16,7 @@ from flask import Flask, abort, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from recsys.data.images import ImageError, max_image_bytes
-from recsys.explorer.catalog import Explorer, NotFound
+from recsys.explorer.explorer import Explorer, NotFound
 
 #: an upload's size cap on top of the image cap: the multipart envelope
 FORM_OVERHEAD = 64 * 1024
@@ -48,6 +48,14 @@ def by_query(some_id: str | None) -> str:
 def create_app(explorer: Explorer) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = max_image_bytes() + FORM_OVERHEAD
+    _add_guards(app)
+    _add_pages(app, explorer)
+    _add_photo_page(app, explorer)
+    return app
+
+
+def _add_guards(app: Flask) -> None:
+    """Security headers on every response, error pages that never show a traceback, link helpers."""
 
     @app.after_request
     def secure(response):
@@ -76,6 +84,10 @@ def create_app(explorer: Explorer) -> Flask:
         return {"image_url": lambda item_id: id_url("images", item_id),
                 "item_url": lambda item_id: id_url("items", item_id),
                 "user_url": lambda user_id: id_url("users", user_id)}
+
+
+def _add_pages(app: Flask, explorer: Explorer) -> None:
+    """The start page, users, items, their photos and the model page."""
 
     @app.get("/")
     def index():
@@ -116,6 +128,14 @@ def create_app(explorer: Explorer) -> Flask:
             abort(404)
         return data, 200, {"Content-Type": kind, "Cache-Control": "max-age=3600"}
 
+    @app.get("/model")
+    def model():
+        return render_template("model.html", summary=explorer.summary())
+
+
+def _add_photo_page(app: Flask, explorer: Explorer) -> None:
+    """Upload a photo: similar catalog items and likely users, scored as a new item."""
+
     @app.route("/photo", methods=["GET", "POST"])
     def photo():
         new_items = [explorer.card(i) for i in explorer.new_item_ids[:explorer.k]]  # each one's page scores it
@@ -132,9 +152,3 @@ def create_app(explorer: Explorer) -> Flask:
             return render_template("photo.html", result=None, error=f"{upload.filename}: cannot be used ({reason}).",
                                    new_items=new_items), 400
         return render_template("photo.html", result=result, error=None, filename=upload.filename)
-
-    @app.get("/model")
-    def model():
-        return render_template("model.html", summary=explorer.summary())
-
-    return app

@@ -77,7 +77,7 @@ class Recommender:
         return {name: getattr(self, name) for name, p in inspect.signature(type(self).__init__).parameters.items()
                 if name != "self" and p.kind not in skip}
 
-    def fit(self, dataset: Dataset, item_features=None, progress: bool = False) -> "Recommender":
+    def fit(self, dataset: Dataset, item_features=None, progress: bool = False, **options) -> "Recommender":
         """Learn from ``dataset.interactions``.
 
         Parameters
@@ -90,6 +90,8 @@ class Recommender:
             image get a zero row; a plain array must follow ``dataset.item_ids``.
         progress : bool
             Show a progress bar (rate, ETA) per training phase where fitting takes long.
+        options
+            What a model's own fit takes (the hybrid's ``settings``).
 
         A fit that fails leaves the model as it was (a refit cannot mix new ids with old vectors).
         """
@@ -98,7 +100,7 @@ class Recommender:
             self.user_map_, self.item_map_ = dataset.user_map, dataset.item_map
             self.seen_ = dataset.user_items(positives_only=False)
             self._progress = progress
-            self._fit(dataset, align_features(item_features, dataset))
+            self._fit(dataset, align_features(item_features, dataset), **options)
             self.check_state()
         except BaseException:
             vars(self).clear()
@@ -106,7 +108,7 @@ class Recommender:
             raise
         return self
 
-    def _fit(self, dataset: Dataset, item_features: np.ndarray | None) -> None:
+    def _fit(self, dataset: Dataset, item_features: np.ndarray | None, **options) -> None:
         raise NotImplementedError(f"{type(self).__name__} cannot be trained; it scores with given factors")
 
     # -- the fitted contract ---------------------------------------------------

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from recsys.models.base import Recommender, positive_counts
 from recsys.models.cold_start import has_image
+from recsys.scoring import unit_rows
 
 
 class Popularity(Recommender):
@@ -98,12 +99,8 @@ class ContentKNN(Recommender):
         with_image = has_image(features)
         mean = features[with_image].mean(axis=0) if with_image.any() else 0.0
         centred = np.where(with_image[:, None], features - mean, 0.0)
-        self.item_vectors_ = _unit_rows(centred)
+        self.item_vectors_ = unit_rows(centred)
         self.user_vectors_ = self.user_vectors_for(dataset.user_items())
 
     def user_vectors_for(self, positives):
-        return _unit_rows(np.asarray(sp.csr_matrix(positives) @ self.item_vectors_))
-
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        return unit_rows(np.asarray(sp.csr_matrix(positives) @ self.item_vectors_))

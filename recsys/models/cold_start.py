@@ -9,10 +9,10 @@ poorly: the space starts from the top principal directions of the centred
 features (fitted on the catalog's images; centring alone took a plain
 content-kNN on H&M purchases from cold NDCG@20 0.019 to 0.031), and the CNN's
 projection head is then trained on behaviour from there
-(:mod:`recsys.vision.taste`).
+(:mod:`recsys.models.taste_head`).
 
 The hybrid blends this with its own image-only scores, by a weight chosen on
-held-out validation items (see :meth:`HybridRecommender._select_epochs`).
+held-out validation items (see :func:`recsys.models.hybrid_selection.select_settings`).
 Both sides are standardised per user before blending, so the weight means
 the same on every dataset.
 """
@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+
+from recsys.scoring import unit_rows
 
 #: size of the profile space, and of the principal directions its trained head starts from
 PROFILE_DIM, TASTE_INPUT_DIM = 128, 256
@@ -52,10 +54,6 @@ def standardise(features: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.n
     return out
 
 
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
-
 class ImageSpace:
     """Unit-length image embeddings ``unit((f - mean) @ components.T)``, zero for
     items without an image: the centred principal directions of the CNN
@@ -76,7 +74,7 @@ def fit_space(features: np.ndarray, has_image: np.ndarray, user_items: sp.csr_ma
               times: sp.csr_matrix | None = None):
     """The profile space: PCA of the centred features (fitted on the catalog's images,
     no behaviour), then, with ``epochs``, a head trained on ``user_items`` from it
-    (:func:`recsys.vision.taste.train_taste_head`; ``held`` items stop it early, ``times``
+    (:func:`recsys.models.taste_head.train_taste_head`; ``held`` items stop it early, ``times``
     makes each profile out of earlier items).
 
     Returns ``(ImageSpace, best_epoch, history)``.
@@ -90,7 +88,7 @@ def fit_space(features: np.ndarray, has_image: np.ndarray, user_items: sp.csr_ma
     kernel = np.eye(rank, min(PROFILE_DIM, rank), dtype=np.float32)  # starts as the top PROFILE_DIM directions
     best, history = 0, []
     if epochs > 0 and user_items is not None:
-        from recsys.vision.taste import train_taste_head
+        from recsys.models.taste_head import train_taste_head
 
         inputs = ((f - mean) @ basis.T).astype(np.float32)
         inputs[~has_image] = 0.0

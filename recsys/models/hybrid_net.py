@@ -17,7 +17,10 @@ the README).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -148,3 +151,13 @@ def make_train_step(net, learning_rate, variables, feature_table, log_q, prior, 
         return loss
 
     return step
+
+
+@dataclass
+class TrainingState:
+    """What a hybrid's training carries from step to step: the network, the standardised
+    image features it reads and every item's image popularity prior."""
+
+    net: HybridNet
+    features: np.ndarray
+    prior: np.ndarray

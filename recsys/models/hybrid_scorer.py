@@ -14,6 +14,7 @@ from recsys.models import cold_start, fold_in, newness
 from recsys.models.base import Recommender, binary, replace_rows
 from recsys.models.files import read_seen
 from recsys.models.fold_in import FoldIn
+from recsys.models.hybrid_net import TrainingState
 
 #: what a user vector is made of beyond the ID factors, kept as arrays (moments of item sets)
 REFERENCES = {"profile_image": ("profile_reference_", "image"), "profile_space": ("profile_reference_", "space"),
@@ -41,28 +42,29 @@ class HybridScorer(Recommender):
     def _standardise(self, f):
         return cold_start.standardise(f, self.image_mean_, self.image_std_)
 
-    def _vectors(self, net, features, prior, users, items, id_mask, image_weight=1.0):
+    @staticmethod
+    def _vectors(state: TrainingState, users, items, id_mask, image_weight=1.0):
         """User and item vectors; items with ``id_mask`` 0 get ``image_weight`` x the
         image tower plus the image prior as their bias."""
-        u = np.asarray(net.user_vectors(users.astype(np.int32)))
-        v = np.array(net.item_vectors(items.astype(np.int32), features[items], id_mask.astype(np.float32)))
+        u = np.asarray(state.net.user_vectors(users.astype(np.int32)))
+        v = np.array(state.net.item_vectors(items.astype(np.int32), state.features[items],
+                                            id_mask.astype(np.float32)))
         cold = 1.0 - id_mask
         v *= (id_mask + cold * image_weight)[:, None]
-        v[:, -1] += cold * prior[items]
+        v[:, -1] += cold * state.prior[items]
         return u, v
 
-    def _export(self, features, raw, user_items):
+    def _export(self, state: TrainingState, raw, user_items):
         """Freeze the learned state into plain arrays: scoring is then one matrix product
         (layout: :func:`cold_start.with_profiles`). Users are composed as a fold-in composes
         them (:meth:`_compose_users`), from their ID factors and ``user_items``."""
-        net = self.net_
+        net = state.net
         all_items = np.arange(len(self.item_ids_))
-        prior = self._prior(raw if raw is not None else features)
         users = np.arange(len(self.user_ids_))
         # without ID factors every item, warm or not, is scored from its image (prior included)
         id_mask = self.warm_items_ if self.use_ids else np.zeros(len(all_items), bool)
         self.user_vectors_, self.item_vectors_ = self._vectors(
-            net, features, prior, users, all_items, id_mask.astype(np.float32), self.image_weight_)
+            state, users, all_items, id_mask.astype(np.float32), self.image_weight_)
         self.image_scale_, self.image_shift_ = 1.0, 0.0
         self.liked_ = sp.csr_matrix(user_items, dtype=np.float32)
         self.item_space_ = np.zeros((len(all_items), 0), np.float32)
@@ -70,7 +72,7 @@ class HybridScorer(Recommender):
                        if self.use_images else [])
         if not (self.use_ids and self.use_images):
             return
-        _, image_only = self._vectors(net, features, prior, users[:0], all_items,
+        _, image_only = self._vectors(state, users[:0], all_items,
                                       np.zeros(len(all_items), np.float32), self.image_weight_)
         self.image_scale_, self.image_shift_ = cold_start.calibration(
             self.user_vectors_, self.item_vectors_, image_only, self.warm_items_, self.seed)

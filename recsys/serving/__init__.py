@@ -12,7 +12,6 @@ import base64
 import binascii
 import copy
 import os
-import tempfile
 from pathlib import Path
 
 import mlflow
@@ -92,17 +91,23 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
                           "are dropped by the model's signature)")
 
     def _score_new_items(self, frame: pd.DataFrame, k: int) -> pd.DataFrame:
-        from recsys.batch import item_top_users, score_images, skipped_text
+        from recsys.data.images import DEFAULT_MAX_PIXELS
+        from recsys.photo_scoring import embed_photos, item_top_users, score_vectors, skipped_text
 
         if "item_id" not in frame.columns or frame["item_id"].isna().any():
             raise ValueError("every row with an image needs an 'item_id'")
-        with tempfile.TemporaryDirectory(prefix="recsys-request-") as tmp:
-            labels, files = request_images(frame, Path(tmp))
-            items = pd.DataFrame({"item_id": frame["item_id"].astype(str).to_numpy(), "image_path": files})
-            shown = items.assign(image_path=labels)  # what messages name: the request's paths, not temporary files
-            result, ids, scores = score_images(self.bundle, items, root=tmp, shown=shown)
-            if result.skipped_items:
-                raise ValueError(f"unusable image(s): {skipped_text(result, shown)}")
+        ids = frame["item_id"].astype(str).to_numpy()
+        shown, photos = request_images(frame)
+        readable = [n for n, photo in enumerate(photos) if not isinstance(photo, ImageError)]
+        refused = [(n, photo.reason) for n, photo in enumerate(photos) if isinstance(photo, ImageError)]
+        vectors, _, undecodable = embed_photos(self.bundle.encoder, [photos[n] for n in readable],
+                                               [shown[n] for n in readable], DEFAULT_MAX_PIXELS)
+        refused += [(readable[i], reason) for i, reason in undecodable]
+        if refused:  # named as the request gave them: never the server's own paths
+            named = skipped_text([(ids[n], reason) for n, reason in sorted(refused)],
+                                 pd.DataFrame({"item_id": ids, "image_path": shown}))
+            raise ValueError(f"unusable image(s): {named}")
+        scores = score_vectors(self.bundle.model, vectors)
         return item_top_users(self.bundle.model, ids, scores, k)[["user_id", "rank", "item_id", "score"]]
 
 
@@ -128,15 +133,15 @@ def image_root() -> Path | None:
     return Path(root).resolve() if root else None
 
 
-def request_images(frame: pd.DataFrame, tmp: Path) -> tuple[list[str], list[str]]:
-    """Each row's image as a file to read: ``image_base64`` decoded into ``tmp``
-    (size-capped), or ``image_path`` inside :func:`image_root`. Returns the
-    images as shown in messages and the files."""
-    from recsys.data.images import ImageError, max_image_bytes, resolve_image_path
+def request_images(frame: pd.DataFrame) -> tuple[list[str], list]:
+    """Each row's photo, in memory: ``image_base64`` decoded (size-capped), or the bytes of
+    ``image_path`` inside :func:`image_root` (an ``ImageError`` where the file cannot be read).
+    Returns the photos as messages name them, and the photos."""
+    from recsys.data.images import max_image_bytes, read_image_bytes, resolve_image_path
 
     root = image_root()
-    shown, files = [], []
-    for n, row in enumerate(frame.to_dict("records")):
+    shown, photos = [], []
+    for row in frame.to_dict("records"):
         encoded, path = row.get("image_base64"), row.get("image_path")
         if isinstance(encoded, str) and encoded:
             if len(encoded) > max_image_bytes() * 4 // 3 + 4:
@@ -145,9 +150,8 @@ def request_images(frame: pd.DataFrame, tmp: Path) -> tuple[list[str], list[str]
                 data = base64.b64decode(encoded, validate=True)
             except binascii.Error:
                 raise ValueError(f"item {row['item_id']!r}: image_base64 is not valid base64") from None
-            (tmp / f"{n}.img").write_bytes(data)
             shown.append("<image_base64>")
-            files.append(f"{n}.img")
+            photos.append(data)
             continue
         if root is None:
             raise ValueError(f"item {row['item_id']!r}: this server takes no image paths; send the image as "
@@ -163,5 +167,8 @@ def request_images(frame: pd.DataFrame, tmp: Path) -> tuple[list[str], list[str]
         if not inside:
             raise ValueError(f"item {row['item_id']!r}: {path} is outside {IMAGE_ROOT_ENV}, the server's image folder")
         shown.append(str(path))
-        files.append(str(resolved))
-    return shown, files
+        try:
+            photos.append(read_image_bytes(resolved))
+        except ImageError as exc:
+            photos.append(exc)
+    return shown, photos

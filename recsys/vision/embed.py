@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from recsys.data.images import NO_IMAGE, ImageError, resolve_image_path
 from recsys.vision.encoders import ImageEncoder
-from recsys.vision.images import REASONS, image_batches
+from recsys.vision.pixels import REASONS, image_batches
 from recsys.vision.store import DEFAULT_STORE, EmbeddingStore, file_sha1
 
 
@@ -85,20 +85,9 @@ def embed_catalog(item_ids, image_paths, root, encoder: ImageEncoder, store_dir=
     """
     started = time.perf_counter()
     item_ids = np.asarray(item_ids, dtype=object)
-    resolved = []
-    for cell in image_paths:
-        try:
-            resolved.append(resolve_image_path(cell, root))
-        except ImageError as err:
-            resolved.append(err)
-    with ThreadPoolExecutor(8) as pool:
-        hashes = list(pool.map(lambda p: None if isinstance(p, ImageError) else file_sha1(p), resolved))
-
+    resolved, hashes = _resolve_and_hash(image_paths, root)
     store = None if store_dir is None else EmbeddingStore(store_dir, encoder.fingerprint())
-    known, known_vectors = EmbeddingStore.empty() if store is None else store.load()
-    if len(known) and known_vectors.shape[1] != encoder.dim:
-        raise ValueError(f"{store.path}: the embedding cache holds {known_vectors.shape[1]}-d vectors, but "
-                         f"this encoder makes {encoder.dim}-d ones; delete it and the images are embedded again")
+    known, known_vectors = _stored(store, encoder)
     row_of = {h: r for r, h in enumerate(known["sha1"])}
     vectors = np.zeros((len(item_ids), encoder.dim), dtype=np.float32)
     has_image = np.zeros(len(item_ids), dtype=bool)
@@ -135,6 +124,28 @@ def embed_catalog(item_ids, image_paths, root, encoder: ImageEncoder, store_dir=
         store.save(table[keep], all_vectors[keep])
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _resolve_and_hash(image_paths, root) -> tuple[list, list]:
+    """Each cell's file (or the ``ImageError`` saying why there is none) and the SHA-1 of its bytes."""
+    resolved = []
+    for cell in image_paths:
+        try:
+            resolved.append(resolve_image_path(cell, root))
+        except ImageError as err:
+            resolved.append(err)
+    with ThreadPoolExecutor(8) as pool:
+        hashes = list(pool.map(lambda p: None if isinstance(p, ImageError) else file_sha1(p), resolved))
+    return resolved, hashes
+
+
+def _stored(store, encoder):
+    """What the store holds for ``encoder`` (nothing without a store); refuses vectors of another size."""
+    known, known_vectors = EmbeddingStore.empty() if store is None else store.load()
+    if len(known) and known_vectors.shape[1] != encoder.dim:
+        raise ValueError(f"{store.path}: the embedding cache holds {known_vectors.shape[1]}-d vectors, but "
+                         f"this encoder makes {encoder.dim}-d ones; delete it and the images are embedded again")
+    return known, known_vectors
 
 
 def embed_dataset(dataset, encoder: ImageEncoder, store_dir=DEFAULT_STORE, batch_size: int = 64,

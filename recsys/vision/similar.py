@@ -13,7 +13,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys.idmap import IdMap
-from recsys.scoring import chunked_top_k, ranked_frame
+from recsys.scoring import chunked_top_k, ranked_frame, unit_rows
 
 #: query rows scored per block, bounding memory at block x n_items floats
 QUERY_BLOCK = 1024
@@ -40,7 +40,7 @@ class SimilarItems:
 
     def _centred_unit(self, vectors: np.ndarray) -> np.ndarray:
         centred = np.asarray(vectors, np.float32) - self.mean.astype(np.float32)
-        return centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
+        return unit_rows(centred)
 
     def _search(self, queries: np.ndarray, k: int, exclude: np.ndarray | None):
         """Top-``k`` of centred unit ``queries`` against the catalog (the one chunked top-K);

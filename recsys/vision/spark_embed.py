@@ -20,7 +20,7 @@ import pandas as pd
 from recsys.data.images import ImageError
 from recsys.vision.embed import embed_files
 from recsys.vision.encoders import ImageEncoder
-from recsys.vision.images import REASONS
+from recsys.vision.pixels import REASONS
 
 OUTPUT_SCHEMA = "position long, embedding array<float>, reason int, batches int"
 

@@ -10,10 +10,10 @@ import pytest
 import scipy.sparse as sp
 
 from recsys.data import load_dataset
-from recsys.evaluation.splits import first_seen, latest_items
+from recsys.evaluation.holdouts import first_seen, latest_items
 from recsys.models import cold_start
 from recsys.vision import EncoderConfig, ImageEncoder, embed_dataset
-from recsys.vision.taste import liked_times, train_taste_head
+from recsys.models.taste_head import liked_times, train_taste_head
 
 
 def taste_match(dataset, space, features, has, seen, held, truth):

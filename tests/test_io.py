@@ -1,5 +1,5 @@
-"""Never lose what a user had: outputs replace only what recsys wrote, never an input;
-kills (real SIGTERM and SIGKILL), races between real processes and the umask."""
+"""Outputs (recsys.io): they replace only what recsys wrote, never an input; kills (real SIGTERM and
+SIGKILL), races between real processes, the umask and a full disk leave the previous output whole."""
 
 from __future__ import annotations
 
@@ -16,15 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import FAST_CONFIG as FAST, REPO
+from conftest import EXAMPLE_SHOP, FAST_CONFIG as FAST, in_namespace
 from pipelines.cli import main
 from recsys.io import MARKER
 
-EXAMPLE_SHOP = REPO / "data" / "example-shop"
 RECSYS = Path(sys.executable).with_name("recsys")
 
 
-def recsys(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
+def run_recsys(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
     return subprocess.run([str(RECSYS), *map(str, args)], capture_output=True, text=True, timeout=600, cwd=cwd,
                           env=None if env is None else os.environ | env)
 
@@ -47,7 +46,7 @@ def crowd(tmp_path_factory):
     pd.DataFrame({"user_id": users, "item_id": rng.choice(items["item_id"], len(users))}).drop_duplicates() \
         .to_csv(data / "interactions.csv", index=False)
     (root / "fast.yaml").write_text(FAST)
-    done = recsys("train", data, "--out", root / "model", "--config", root / "fast.yaml", cwd=root)
+    done = run_recsys("train", data, "--out", root / "model", "--config", root / "fast.yaml", cwd=root)
     assert done.returncode == 0, done.stderr[-2000:]
     return root
 
@@ -238,3 +237,19 @@ def test_two_first_runs_on_a_fresh_sqlite_store_do_not_collide(tmp_path, monkeyp
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'new.db'}")
     runs = mlflow.search_runs(experiment_names=["fresh"], output_format="list")
     assert sorted(r.info.status for r in runs) == ["FINISHED", "FINISHED"]
+
+
+# -- a full disk -------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_and_leaves_the_users_files(example_model, tmp_path):
+    (tmp_path / "users.csv").write_text("user_id\n" + "".join(f"U{u:02d}\n" for u in range(12)))
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    script = (f"mount -t tmpfs -o size=8k tmpfs {disk} && head -c 6000 /dev/urandom > {disk}/keep.bin && "
+              f"'{RECSYS}' recommend '{example_model}' --users users.csv --k 30 --out {disk}/recs.parquet; "
+              f"echo exit=$?; ls -a {disk}; md5sum {disk}/keep.bin")
+    done = in_namespace(script, tmp_path)
+    assert "exit=2" in done.stdout, done.stderr[-2000:]
+    assert "No space left on device" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    listing = done.stdout.split("exit=2")[1]
+    assert "keep.bin" in listing and "recs.parquet" not in listing and ".tmp-" not in listing

@@ -19,26 +19,21 @@ to minutes.
 
 from __future__ import annotations
 
-import time
-
 import keras
 import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
+from recsys.evaluation.holdouts import validation_users
 from recsys.evaluation.metrics import ndcg_of_factors
-from recsys.evaluation.splits import validation_users
-from recsys.progress import epoch_bar
+from recsys.models.training import train_epochs
+from recsys.scoring import unit_rows
 
 #: InfoNCE temperature on cosine similarities, learning rate (Adam), users per step
 TEMPERATURE, LEARNING_RATE, BATCH_SIZE = 0.1, 1e-3, 256
 #: the most items a step's softmax ranks (beyond it, the batch's own plus a uniform sample) and
 #: the most positives an epoch visits (a seeded sample): a step and an epoch cost the same at any size
 MAX_CANDIDATES, MAX_ANCHORS_PER_EPOCH = 16_384, 200_000
-
-
-def _unit(x):
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def profile_ndcg(embeddings: np.ndarray, train: sp.csr_matrix, held: sp.csr_matrix, candidates: np.ndarray,
@@ -48,7 +43,7 @@ def profile_ndcg(embeddings: np.ndarray, train: sp.csr_matrix, held: sp.csr_matr
     users = validation_users(np.flatnonzero((np.diff(held.indptr) > 0) & (np.diff(train.indptr) > 0)), seed)
     if len(users) == 0:
         return 0.0
-    profiles = _unit(np.asarray(train[users] @ embeddings))
+    profiles = unit_rows(np.asarray(train[users] @ embeddings))
     return ndcg_of_factors(profiles, embeddings[candidates], held[users][:, candidates], k)
 
 
@@ -100,23 +95,29 @@ def train_taste_head(inputs: np.ndarray, kernel: np.ndarray, user_items: sp.csr_
     train.eliminate_zeros()
     train.sort_indices()
     check = (ui @ sp.diags((has & is_held).astype(np.float32))).tocsr() if held is not None else None
-    coo = train.tocoo()
-    per_user = np.diff(train.indptr)
-    if times is None:  # a profile needs another item
-        when, anchors = None, np.flatnonzero(per_user[coo.row] >= 2)
-    else:  # or one liked earlier; ``when`` keeps ``train``'s layout
-        when = train.astype(bool).multiply(sp.csr_matrix(times, dtype=np.float64)).tocsr()
-        when.sort_indices()
-        if not np.array_equal(when.indices, train.indices):
-            raise ValueError("`times` must hold a time above 0 for every positive of `user_items`")
-        earliest = np.full(train.shape[0], np.inf)
-        np.minimum.at(earliest, coo.row, when.data)
-        anchors = np.flatnonzero(when.data > earliest[coo.row])
-    candidates = np.flatnonzero(np.asarray(train.sum(axis=0)).ravel() > 0).astype(np.int64)
-    if len(anchors) == 0 or len(candidates) < 2:
+    pairs = _Pairs(train, times)
+    if len(pairs.anchors) == 0 or len(pairs.candidates) < 2:
         return kernel, 0, []
-    table = tf.constant(inputs, tf.float32)
     w = tf.Variable(kernel.astype(np.float32))
+    step = _step(tf.constant(inputs, tf.float32), w)
+
+    def score():
+        z = unit_rows(inputs @ w.numpy())
+        z[~has] = 0.0
+        return profile_ndcg(z, train, check, np.asarray(held), seed=seed)
+
+    def run_epoch():
+        order = pairs.anchors[rng.permutation(len(pairs.anchors))[:MAX_ANCHORS_PER_EPOCH]]
+        return float(np.mean([float(step(*pairs.batch(order[i:i + BATCH_SIZE], rng)))
+                              for i in range(0, len(order), BATCH_SIZE)]))
+
+    best, history = train_epochs(run_epoch, epochs, "taste head", progress, None if check is None else score,
+                                 (w.numpy, w.assign), patience, score_start=True)
+    return w.numpy(), best, history
+
+
+def _step(table, w):
+    """One Adam step of the head ``w`` on a batch (:meth:`_Pairs.batch`); returns the loss."""
     optimizer = keras.optimizers.Adam(LEARNING_RATE)
 
     @tf.function(reduce_retracing=True)
@@ -133,47 +134,43 @@ def train_taste_head(inputs: np.ndarray, kernel: np.ndarray, user_items: sp.csr_
         optimizer.apply_gradients(zip(tape.gradient(loss, [w]), [w]))
         return loss
 
-    def batch(rows):
+    return step
+
+
+class _Pairs:
+    """The training positives a profile can predict (``anchors``, indices into ``train``'s
+    entries), the items ranked against them, and each step's batch."""
+
+    def __init__(self, train: sp.csr_matrix, times: sp.csr_matrix | None):
+        self.train, self.coo = train, train.tocoo()
+        coo, per_user = self.coo, np.diff(train.indptr)
+        if times is None:  # a profile needs another item
+            self.when, self.anchors = None, np.flatnonzero(per_user[coo.row] >= 2)
+        else:  # or one liked earlier; ``when`` keeps ``train``'s layout
+            when = train.astype(bool).multiply(sp.csr_matrix(times, dtype=np.float64)).tocsr()
+            when.sort_indices()
+            if not np.array_equal(when.indices, train.indices):
+                raise ValueError("`times` must hold a time above 0 for every positive of `user_items`")
+            earliest = np.full(train.shape[0], np.inf)
+            np.minimum.at(earliest, coo.row, when.data)
+            self.when, self.anchors = when, np.flatnonzero(when.data > earliest[coo.row])
+        self.candidates = np.flatnonzero(np.asarray(train.sum(axis=0)).ravel() > 0).astype(np.int64)
+
+    def batch(self, rows, rng):
         """A step's inputs: only the batch users' items and the items it ranks, never the whole catalog."""
-        users, items = coo.row[rows], coo.col[rows].astype(np.int64)
-        own = train[users]
+        users, items = self.coo.row[rows], self.coo.col[rows].astype(np.int64)
+        own = self.train[users]
         history, history_columns = np.unique(own.indices, return_inverse=True)
         history_rows = np.repeat(np.arange(len(rows)), np.diff(own.indptr))
-        if when is None:  # the user's other items
+        if self.when is None:  # the user's other items
             in_profile = own.indices != items[history_rows]
         else:  # the items the user liked strictly before this one
-            in_profile = when[users].data < when.data[rows][history_rows]
-        ranked = candidates
-        if len(candidates) > MAX_CANDIDATES:  # the batch's items and a uniform sample of the rest
-            ranked = np.union1d(items, rng.choice(candidates, MAX_CANDIDATES - len(rows), replace=False))
+            in_profile = self.when[users].data < self.when.data[rows][history_rows]
+        ranked = self.candidates
+        if len(ranked) > MAX_CANDIDATES:  # the batch's items and a uniform sample of the rest
+            ranked = np.union1d(items, rng.choice(ranked, MAX_CANDIDATES - len(rows), replace=False))
         others = own[:, ranked].toarray() > 0
         labels = np.searchsorted(ranked, items)
         others[np.arange(len(rows)), labels] = False
         return (history, history_rows, history_columns.astype(np.int64), in_profile.astype(np.float32), ranked,
                 labels, others)
-
-    def score():
-        if check is None:
-            return 0.0
-        z = _unit(inputs @ w.numpy())
-        z[~has] = 0.0
-        return profile_ndcg(z, train, check, np.asarray(held), seed=seed)
-
-    history = [{"epoch": 0, "val_ndcg": score()}]
-    best = (history[0]["val_ndcg"], kernel.astype(np.float32), 0)
-    bar = epoch_bar(f"{'selecting' if check is not None else 'training'} taste head", epochs, progress)
-    for epoch in range(1, epochs + 1):
-        started = time.perf_counter()
-        order = anchors[rng.permutation(len(anchors))[:MAX_ANCHORS_PER_EPOCH]]
-        losses = [float(step(*batch(order[i:i + BATCH_SIZE]))) for i in range(0, len(order), BATCH_SIZE)]
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_ndcg": score(),
-                        "seconds": time.perf_counter() - started})
-        bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", **({"val_ndcg": f"{history[-1]['val_ndcg']:.4f}"}
-                                                              if check is not None else {}))
-        bar.update()
-        if check is None or history[-1]["val_ndcg"] > best[0]:
-            best = (history[-1]["val_ndcg"], w.numpy(), epoch)
-        elif epoch - best[2] >= patience:
-            break
-    bar.close()
-    return best[1], best[2], history

@@ -17,10 +17,9 @@ import numpy as np
 import pandas as pd
 from PIL import ImageOps
 
-from recsys.batch import item_top_users, log_partition
-from recsys.data.images import decode_rgb, max_image_bytes
+from recsys.data.images import max_image_bytes
 from recsys.explorer.photos import PhotoIndex
-from recsys.vision.images import letterbox
+from recsys.photo_scoring import decode_photo, item_top_users, log_partition, score_vectors
 
 #: users listed on the start page
 SAMPLE_USERS = 12
@@ -215,13 +214,12 @@ class Explorer:
             raise ValueError(f"the photo is over the {max_image_bytes() / 2**20:.3g} MiB cap")
         encoder = self.bundle.encoder
         with self._decodes:
-            image, _ = decode_rgb(data, "the uploaded file", UPLOAD_MAX_PIXELS,
-                                  draft=(encoder.image_size, encoder.image_size))
-            thumbnail, pixels = data_uri(image), letterbox(image, encoder.image_size)[None]
+            image, pixels = decode_photo(data, encoder, "the uploaded file", UPLOAD_MAX_PIXELS)
+            thumbnail = data_uri(image)
             del image  # the full-size pixels go now, not when the page is done
         with self._lock:
-            vector = encoder.infer(pixels).numpy()
-        scores = self.model.user_vectors_ @ self.model.image_item_vectors(vector).T
+            vector = np.asarray(encoder.infer(pixels[None]))
+        scores = score_vectors(self.model, vector)
         similar = self.similar.similar_to(["photo"], vector, k=self.k)
         return {"thumbnail": thumbnail,
                 "similar": [self.card(i, s) for i, s in zip(similar["similar_item_id"], similar["score"])],

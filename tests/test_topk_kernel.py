@@ -1,4 +1,4 @@
-"""The top-K kernel (recsys.selection) and the threaded loop over users (recsys.scoring.chunked_top_k),
+"""The top-K kernel (recsys.topk_kernel) and the threaded loop over users (recsys.scoring.chunked_top_k),
 checked against a naive full sort: ties, excluded and NaN scores, seen items, allow-lists, BLAS threads."""
 
 import threading
