@@ -30,8 +30,8 @@ def train_epochs(run_epoch: Callable[[], float], epochs: int, label: str, progre
     bar = epoch_bar(f"{'selecting' if validate else 'training'} {label}", epochs, progress)
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
-        record = {"epoch": epoch, "loss": run_epoch(), "seconds": 0.0}
-        record["seconds"] = time.perf_counter() - started
+        loss = run_epoch()
+        record = {"epoch": epoch, "loss": loss, "seconds": time.perf_counter() - started}
         if validate is not None:
             record[score_name] = validate()
             if record[score_name] > best:
