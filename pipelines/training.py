@@ -13,12 +13,11 @@ def fit_bundle(dataset, config, encoder, embedded, info: dict | None = None):
     """``(bundle, fit_seconds)``: the selected and fitted hybrid with its encoder and catalog
     (``embedded``: the catalog's embedding result; ``info`` goes into the bundle's info)."""
     from recsys.bundle import ModelBundle
-    from recsys.models.hybrid_selection import HybridSettings, select_settings
+    from recsys.models.hybrid_selection import select_settings
 
     model = config.hybrid()
     started = time.perf_counter()
-    settings = (select_settings(model, dataset, embedded, progress=True) if model.validation_share > 0
-                else HybridSettings.defaults(model))
+    settings = select_settings(model, dataset, embedded, progress=True)  # the defaults without a validation share
     model.fit(dataset, embedded, progress=True, settings=settings)  # aligned by item id
     fit_seconds = time.perf_counter() - started
     bundle = ModelBundle(model=model, encoder=encoder, item_ids=dataset.item_ids, item_vectors=embedded.vectors,

@@ -103,10 +103,7 @@ class HybridRecommender(FoldInTraining, HybridScorer):
         positives = dataset.positives()
         if positives.empty:
             raise ValueError("no positive interactions to learn from")
-        if settings is None:
-            settings = (select_settings(self, dataset, item_features, self._progress) if self.validation_share > 0
-                        else HybridSettings.defaults(self))
-        settings.apply(self)
+        (settings or select_settings(self, dataset, item_features, self._progress)).apply(self)
         features = self._standardise_fit(item_features, dataset.n_items)
         raw = None if item_features is None else np.asarray(item_features, np.float32)
         prior = self._fit_prior(raw, positives)
@@ -198,10 +195,9 @@ class HybridRecommender(FoldInTraining, HybridScorer):
             seen = sp.csr_matrix((np.ones(len(users), np.float32), (users, items)), shape=(net.n_users, n_items))
             candidates = np.sort(cold_candidates) if phase == "images" else warm_items
             checked = validation[np.isin(validation["item_idx"].to_numpy(), candidates)]
-            if phase == "ids":  # known items, the user's training ones excluded
-                validate = lambda: self._validate(state, checked, candidates, seen, 1.0)  # noqa: E731
-            else:  # pseudo-cold items from their image alone
-                validate = lambda: self._validate(state, checked, candidates, None, 0.0)  # noqa: E731
+            # ids: known items, the user's training ones excluded; images: pseudo-cold items from their image alone
+            excluded, id_mask = (seen, 1.0) if phase == "ids" else (None, 0.0)
+            validate = lambda: self._validate(state, checked, candidates, excluded, id_mask)  # noqa: E731
         best, records = train_epochs(run_epoch, epochs, phase, self._progress, validate,
                                      (net.get_weights, net.set_weights), self.patience,
                                      score_name=f"val_ndcg_at_{self.eval_k}")

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from recsys.evaluation.metrics import ndcg_of_factors, ranking_metrics
 from recsys.evaluation.holdouts import before_held, first_seen, latest_items, random_holdout, temporal_holdout
+from recsys.evaluation.metrics import ndcg_of_factors, ranking_metrics
 from recsys.models import cold_start, fold_in, newness
 from recsys.models.base import align_features
 from recsys.models.hybrid_net import TrainingState
@@ -84,7 +84,10 @@ def select_settings(model, dataset, item_features=None, progress: bool = False,
     """Every validated choice of ``model`` (a ``HybridRecommender``, left as it is) on ``dataset``:
     the prior's strength, each phase's epochs, the fold-in strength, the tower switch, the
     taste head's epochs, the profile weights and the newness shift. ``split``: the validation
-    split (default :meth:`ValidationSplit.of` with the model's ``validation_share`` and seed)."""
+    split (default :meth:`ValidationSplit.of` with the model's ``validation_share`` and seed).
+    With ``validation_share`` 0 and no ``split``, nothing is validated: :meth:`HybridSettings.defaults`."""
+    if split is None and model.validation_share <= 0:
+        return HybridSettings.defaults(model)
     probe = copy.copy(model)  # the choices are made on a scratch model
     probe.user_map_, probe.item_map_, probe._progress = dataset.user_map, dataset.item_map, progress
     item_features = align_features(item_features, dataset)
