@@ -86,7 +86,7 @@ def run(args) -> int:
         excluded = exclusion_mask(bundle.items, model.item_ids_, conditions)
         allowed = ~excluded if allowed is None else allowed & ~excluded
     spark = start_spark(args, "recsys-batch-recommend")  # before the run: fail early
-    with tracking.start_run("batch_recommend", run_name="batch-recommend"):
+    with tracking.start_run("batch_recommend", run_name="batch-recommend") as run:
         tracking.log_params({"model": args.model, "k": args.k, "chunk": args.chunk, "out": args.out,
                              "engine": args.engine, "partitions": args.partitions,
                              "exclude_where": ";".join(args.exclude_where), "candidates": args.candidates,
@@ -108,4 +108,5 @@ def run(args) -> int:
     print(f"Wrote {stats.rows:,} rows for {stats.users:,} users in {stats.parts} part(s) to {args.out} "
           f"({stats.users_per_second:,.0f} users/s; {len(arrivals):,} arrivals ranked with the catalog, "
           f"marked is_new{folded_text})")
+    print(f"MLflow run {run.info.run_id} ({tracking.shown_uri()})")
     return 0

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
+
+import numpy as np
+import pandas as pd
 
 from pipelines.embedding_report import embed_with_report
 from pipelines.inputs import check_learnable
@@ -27,10 +31,12 @@ def models_to_compare(config, seed: int) -> dict:
 
 def evaluate_dataset(dataset, config, encoder):
     """Split, embed with ``encoder`` (an ``ImageEncoder``), fit and evaluate every model,
-    logging to the active MLflow run. Returns ``(results, table, split, models, embedded)``.
+    logging to the active MLflow run. Returns ``(results, table, split, models, embedded,
+    intervals)`` (:func:`recsys.evaluation.intervals.metric_intervals` at the config's K values).
     """
     from pipelines import run_logging
     from recsys.evaluation import fit_and_evaluate, make_split, metric_table
+    from recsys.evaluation.intervals import metric_intervals
 
     check_learnable(dataset)
     s = config.split
@@ -38,12 +44,54 @@ def evaluate_dataset(dataset, config, encoder):
     embedded = embed_with_report(dataset, encoder, config.store)
     models = models_to_compare(config, s.seed)
     ks = tuple(sorted(set(config.ks) | set(CURVE_KS)))
-    results = fit_and_evaluate(models, split, embedded.vectors, ks=ks, progress=True)
-    k = max(config.ks)
-    table = metric_table(results, tuple(f"{m}_at_{k}" for m in ("recall", "ndcg", "map", "new_share")))
+    per_user = {}
+    results = fit_and_evaluate(models, split, embedded.vectors, ks=ks, progress=True, per_user=per_user)
+    table = metric_table(results, tuple(f"{m}_at_{k}" for k in config.ks for m in ("recall", "ndcg", "map", "new_share")))
+    intervals = metric_intervals(per_user, reference="hybrid", ks=config.ks, seed=s.seed)
     run_logging.log_inputs(config, dataset)
     run_logging.log_training(models["hybrid"])
-    run_logging.log_evaluation(results, table, main_model="hybrid")
+    run_logging.log_evaluation(results, table, intervals, main_model="hybrid")
     run_logging.log_gallery(split, models["hybrid"])
     run_logging.log_embeddings(dataset.item_ids, embedded.vectors, embedded.has_image)
-    return results, table, split, models, embedded
+    return results, table, split, models, embedded, intervals
+
+
+def evaluation_report(results: pd.DataFrame, intervals: pd.DataFrame, ks) -> str:
+    """The evaluation as printed: for each segment and K, every model's Recall, NDCG and MAP
+    with their 90% intervals, and its NDCG as a paired ratio to the hybrid's."""
+    blocks = []
+    intervals = intervals.assign(text=[interval_text(*row) for row in
+                                       intervals[["value", "low", "high"]].itertuples(index=False)])
+    for segment, rows in intervals.groupby("segment", sort=False):
+        for k in ks:
+            names = [f"{m}_at_{k}" for m in ("recall", "ndcg", "map")]
+            at_k = rows[rows["metric"].isin(names)]
+            wide = at_k.pivot(index="model", columns="metric", values="text").reindex(columns=names)
+            wide = wide.loc[at_k["model"].unique()]
+            ndcg = at_k[at_k["metric"] == f"ndcg_at_{k}"].set_index("model")
+            wide[f"ndcg_at_{k} vs hybrid"] = [ratio_text(*ndcg.loc[m, ["ratio", "ratio_low", "ratio_high"]])
+                                             for m in wide.index]
+            share = results[(results["segment"] == segment) & (results["metric"] == f"new_share_at_{k}")]
+            if len(share):
+                wide[f"new_share_at_{k}"] = share.set_index("model")["value"].reindex(wide.index).map("{:.3f}".format)
+            wide.columns = [c.replace("_at_", "@") for c in wide.columns]
+            blocks.append(f"{segment} @{k} (test users: {int(rows['users'].max()):,}; 90% intervals over users)\n"
+                          + wide.rename_axis(None).to_string())
+    return "\n\n".join(blocks)
+
+
+def interval_text(value, low, high) -> str:
+    return "-" if not np.isfinite(value) else f"{value:.4f} [{low:.4f}, {high:.4f}]"
+
+
+def ratio_text(ratio, low, high) -> str:
+    return "-" if not np.isfinite(ratio) else f"{ratio:.2f}x [{low:.2f}, {high:.2f}]"
+
+
+def warn_thin_segments(intervals: pd.DataFrame) -> None:
+    """One line on stderr per segment with too few test users for its numbers to mean much."""
+    from recsys.evaluation.intervals import MIN_USERS, thin_segments
+
+    for segment, users in thin_segments(intervals).items():
+        print(f"warning: the {segment} segment has {users} test user(s), under {MIN_USERS}: its metrics and "
+              "intervals say little, and models cannot be told apart on it", file=sys.stderr)

@@ -4,11 +4,12 @@ all as one MLflow run."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from pipelines import run_logging
 from pipelines.arguments import add_overwrite_argument
-from pipelines.comparison import evaluate_dataset
+from pipelines.comparison import evaluate_dataset, evaluation_report, warn_thin_segments
 from pipelines.inputs import format_report, validate
 from pipelines.config import RunConfig
 from pipelines.training import fit_bundle
@@ -40,10 +41,11 @@ def run(args) -> int:
     config = RunConfig(encoder=DEMO_ENCODER)
     encoder = ImageEncoder(config.encoder)
     with tracking.start_run("demo", run_name="demo") as run:
-        results, table, split, models, embedded = evaluate_dataset(dataset, config, encoder)
+        results, _, split, models, embedded, intervals = evaluate_dataset(dataset, config, encoder)
         print("\nWarm, cold and whole-catalog metrics (temporal warm holdout; 20% of items held out cold; "
-              "all: known and held-out items ranked together, new_share: held-out items' share of the top K):")
-        print(table.round(4).to_string())
+              "all: known and held-out items ranked together, new_share: held-out items' share of the top K):\n")
+        print(evaluation_report(results, intervals, config.ks))
+        warn_thin_segments(intervals)
         # the logged model, and the example below, learn from every interaction
         bundle, _ = fit_bundle(dataset, config, encoder, embedded, {"trained_on": "every interaction"})
         model = bundle.model
@@ -55,5 +57,15 @@ def run(args) -> int:
           "are left out):")
     print(recs.to_string(index=False))
     print(f"\nMLflow run {run.info.run_id} in {tracking.shown_uri()}; model {info.model_uri}")
-    print("See it with: mlflow ui --backend-store-uri " + tracking.shown_uri())
+    print(f"See it with: {mlflow_command()} ui --backend-store-uri {tracking.shown_uri()}")
     return 0
+
+
+def mlflow_command() -> str:
+    """The ``mlflow`` of this environment, as a user types it from here (``.venv/bin/mlflow``):
+    a bare ``mlflow`` works only in an activated virtual environment."""
+    mlflow = Path(sys.executable).parent / "mlflow"
+    try:
+        return str(mlflow.relative_to(Path.cwd()))
+    except ValueError:
+        return str(mlflow)

@@ -11,12 +11,14 @@ def embed_with_report(dataset, encoder, store: str, batch_size: int = 64, embed=
     """Embed a dataset's images (reusing the store) with an ``ImageEncoder`` and print the summary.
 
     ``embed``: what runs the CNN (default :func:`recsys.vision.embed_files`, this machine)."""
+    from recsys.progress import labelled
     from recsys.vision import embed_dataset, embed_files
 
     print(f"Embedding {dataset.n_items:,} items of {dataset.name} with {encoder.config.name} "
           f"({encoder.image_size}px, {encoder.dim}-d, fingerprint {encoder.fingerprint()})")
-    result = embed_dataset(dataset, encoder, store_dir=store, batch_size=batch_size, progress=True,
-                           embed=embed or embed_files)
+    with labelled(f"{dataset.name} ({encoder.config.name})"):
+        result = embed_dataset(dataset, encoder, store_dir=store, batch_size=batch_size, progress=True,
+                               embed=embed or embed_files)
     print(f"  {result.summary()}")
     return result
 

@@ -3,7 +3,7 @@ hybrid and every baseline, one table."""
 
 from __future__ import annotations
 
-from pipelines.comparison import evaluate_dataset
+from pipelines.comparison import evaluate_dataset, evaluation_report, warn_thin_segments
 from pipelines.config import add_encoder_arguments, run_config
 from recsys import tracking
 from recsys.data import load_dataset
@@ -24,7 +24,7 @@ def run(args) -> int:
 
     encoder = ImageEncoder(config.encoder)  # missing ImageNet weights fail here, before any run
     with tracking.start_run("evaluate", run_name=f"evaluate {dataset.name}") as run:
-        results, table, split, *_ = evaluate_dataset(dataset, config, encoder)
+        results, _, split, *_, intervals = evaluate_dataset(dataset, config, encoder)
     print(f"MLflow run {run.info.run_id} ({tracking.shown_uri()})")
     d = split.describe()
     how = (f"cutoff {config.split.at or 'last ' + str(config.split.last)}" if config.split.kind == "cutoff"
@@ -33,5 +33,6 @@ def run(args) -> int:
           f"cold test {d['cold_test_positives']:,} positives on {d['cold_items']:,} cold items"
           + (f", new users {d['new_users']:,} (folded in from their first {config.split.new_user_history} "
              f"positives; {d['new_user_test_positives']:,} test positives)" if d["new_users"] else ""))
-    print(table.round(4).to_string())
+    print(evaluation_report(results, intervals, config.ks))
+    warn_thin_segments(intervals)
     return 0

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from recsys import reports, tracking
@@ -42,10 +43,25 @@ def log_training(model) -> None:
     log_figure(reports.training_curves(model.history_), "plots/training_curves.png")
 
 
-def log_evaluation(results: pd.DataFrame, table: pd.DataFrame, main_model: str) -> None:
+#: the hybrid's NDCG@K per segment, again under names that sort before every other metric,
+#: so MLflow's runs list shows them first
+HEADLINE_PREFIX = "_hybrid."
+
+
+def log_evaluation(results: pd.DataFrame, table: pd.DataFrame, intervals: pd.DataFrame, main_model: str) -> None:
+    """Every model's metrics, the main model's headline NDCG, each model's NDCG@K as a paired
+    ratio to the main model's with its interval, and the tables and figures."""
     tracking.log_results(results, main_model)
+    ndcg = intervals[intervals["metric"].str.startswith("ndcg_at_")]
+    main = ndcg[ndcg["model"] == main_model]
+    metrics = ({f"{HEADLINE_PREFIX}{r.segment}_{r.metric}": r.value for r in main.itertuples()}
+               | {f"{r.segment}_{r.metric}_{end}": getattr(r, end) for r in main.itertuples() for end in ("low", "high")}
+               | {f"{r.model}.{r.segment}_{r.metric}_vs_{main_model}{end}": getattr(r, f"ratio{end}")
+                  for r in ndcg[ndcg["model"] != main_model].itertuples() for end in ("", "_low", "_high")})
+    tracking.log_metrics({name: float(value) for name, value in metrics.items() if np.isfinite(value)})
     tracking.log_frame(results, "evaluation.csv")
     tracking.log_frame(table, "evaluation_table.csv")
+    tracking.log_frame(intervals, "evaluation_intervals.csv")
     for metric in ("ndcg", "recall"):
         log_figure(reports.metric_at_k(results, metric), f"plots/{metric}_at_k.png")
 

@@ -31,12 +31,17 @@ def run(args) -> int:
     from recsys.bundle import ModelBundle
 
     bundle = ModelBundle.load(tracking.resolve_model_dir(args.model))
-    with tracking.start_run("score_new_items", run_name="score-new-items"):
+    with tracking.start_run("score_new_items", run_name="score-new-items") as run:
         result = score_new_items(bundle, items, Path(args.items).parent, args.out, args.n_users, args.k,
                                  args.n_similar, overwrite=args.overwrite)
         tracking.log_metrics({"new_items": len(items), "embedded": result.embedded,
                             "skipped": sum(result.skipped.values())})
     print(f"New items: {result.summary()}")
+    known = [i for i in items["item_id"].astype(str) if bundle.model.knows_item(i)]
+    if known:
+        print(f"  {len(known):,} listed id(s) the model already knows (e.g. {known[0]!r}): scored with their "
+              "learned vectors, as recommend --candidates scores them, not from the photo")
     print_skipped(result, "skipped {}")
     print(f"Wrote item_top_users, user_top_items and similar_items to {args.out}")
+    print(f"MLflow run {run.info.run_id} ({tracking.shown_uri()})")
     return 0

@@ -21,6 +21,8 @@ def add_arguments(parser):
     parser.add_argument("--config", default=None, help="run config (.json, .yaml or .toml)")
     parser.add_argument("--register", default=None, metavar="NAME",
                         help="register the logged model under NAME in the MLflow model registry")
+    parser.add_argument("--alias", default=None, metavar="ALIAS",
+                        help="with --register: point ALIAS (e.g. champion) at the new version")
     parser.add_argument("--experiment", default=tracking.DEFAULT_EXPERIMENT, help="MLflow experiment name")
     add_encoder_arguments(parser)
 
@@ -36,6 +38,8 @@ def train(dataset, config, encoder, out, overwrite: bool = False):
 
 
 def run(args) -> int:
+    if args.alias and not args.register:
+        raise ValueError("--alias needs --register NAME: an alias points at a version of a registered model")
     config = run_config(args)
     args.out = check_writable(args.out, args.overwrite, inputs=[args.dataset])
     tracking.connect(args.experiment)  # an unreachable tracking server fails here, before training
@@ -51,6 +55,8 @@ def run(args) -> int:
         tracking.log_metric("fit_seconds", fit_seconds)
         run_logging.log_embeddings(dataset.item_ids, embedded.vectors, embedded.has_image)
         info = run_logging.log_bundle(bundle, args.register)
+        if args.alias:
+            tracking.set_alias(args.register, args.alias, info.registered_model_version)
     print(f"Fitted {type(model).__name__} on {len(dataset.interactions):,} interactions "
           f"({dataset.n_users:,} users, {dataset.n_items:,} items) in {fit_seconds:.1f}s; "
           f"epochs {model.best_epochs_}, image prior alpha {model.prior_alpha_:g}, "
@@ -61,5 +67,6 @@ def run(args) -> int:
              f"(shift {model.newness_shift_:g} sd, stretch {model.newness_scale_:.2g})"))
     print(f"Saved model directory {args.out}")
     print(f"MLflow run {run.info.run_id} ({tracking.shown_uri()}); model: {info.model_uri}"
-          + (f"; registered as {args.register} version {info.registered_model_version}" if args.register else ""))
+          + (f"; registered as {args.register} version {info.registered_model_version}" if args.register else "")
+          + (f", models:/{args.register}@{args.alias}" if args.alias else ""))
     return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from recsys import tracking
+from recsys.progress import labelled
 
 
 def fit_bundle(dataset, config, encoder, embedded, info: dict | None = None):
@@ -17,8 +18,9 @@ def fit_bundle(dataset, config, encoder, embedded, info: dict | None = None):
 
     model = config.hybrid()
     started = time.perf_counter()
-    settings = select_settings(model, dataset, embedded, progress=True)  # the defaults without a validation share
-    model.fit(dataset, embedded, progress=True, settings=settings)  # aligned by item id
+    with labelled("hybrid on every interaction"):
+        settings = select_settings(model, dataset, embedded, progress=True)  # the defaults without a validation share
+        model.fit(dataset, embedded, progress=True, settings=settings)  # aligned by item id
     fit_seconds = time.perf_counter() - started
     bundle = ModelBundle(model=model, encoder=encoder, item_ids=dataset.item_ids, item_vectors=embedded.vectors,
                          has_image=embedded.has_image, items=dataset.items,

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from recsys.io import atomic_path
 from recsys.photo_scoring import item_top_users, score_images
+from recsys.progress import bar as progress_bar
 from recsys.scoring import DEFAULT_CHUNK, chunked_top_k, new_items, ranked_frame, top_k
 
 
@@ -69,7 +69,7 @@ def batch_recommend(model, out_dir, users=None, k: int = 20, allowed: np.ndarray
     seen = model.seen_[rows] if exclude_seen else None
     new = new_items(model)
     with atomic_path(out_dir, directory=True, overwrite=overwrite, kind="recommendations") as tmp, \
-            tqdm(total=len(rows), unit="user", desc="recommending", disable=not progress) as bar:
+            progress_bar("recommending", len(rows), "user", progress) as bar:
         for start, idx, val in chunked_top_k(model.user_vectors_[rows], model.item_vectors_, k, seen, allowed, chunk):
             owners = model.user_ids_[rows[start:start + len(idx)]]
             frame = ranked_frame(owners, "user_id", model.item_ids_, "item_id", idx, val, new)

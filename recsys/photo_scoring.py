@@ -12,9 +12,16 @@ from recsys.data.images import ImageError, decode_rgb
 from recsys.scoring import DEFAULT_CHUNK, ranked_frame, top_k
 
 
-def score_vectors(model, vectors: np.ndarray) -> np.ndarray:
-    """Every user's score of new items given their image embeddings: float (n_users, n_items)."""
-    return model.user_vectors_ @ model.image_item_vectors(vectors).T
+def score_vectors(model, vectors: np.ndarray, item_ids=None) -> np.ndarray:
+    """Every user's score of new items given their image embeddings: float (n_users, n_items).
+
+    ``item_ids``: an id the model already knows keeps its learned vector (as ``recommend
+    --candidates`` and ``add_items`` do), not one re-made from its photo."""
+    item_vectors = model.image_item_vectors(vectors)
+    if item_ids is not None:
+        rows = model.item_map_.rows(np.asarray(item_ids, dtype=str), missing="-1")
+        item_vectors[rows >= 0] = model.item_vectors_[rows[rows >= 0]]
+    return model.user_vectors_ @ item_vectors.T
 
 
 def score_images(bundle, items: pd.DataFrame, root, shown: pd.DataFrame | None = None):
@@ -28,7 +35,7 @@ def score_images(bundle, items: pd.DataFrame, root, shown: pd.DataFrame | None =
     if not ok.any():
         named = skipped_text(result.skipped_items, items if shown is None else shown)
         raise ValueError(f"no usable image among the new items: {named or result.summary()}")
-    return result, result.item_ids[ok], score_vectors(bundle.model, result.vectors[ok])
+    return result, result.item_ids[ok], score_vectors(bundle.model, result.vectors[ok], result.item_ids[ok])
 
 
 def decode_photo(data: bytes, encoder, name: str, max_pixels: int):

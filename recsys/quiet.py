@@ -43,3 +43,16 @@ def load_tensorflow():
 
         tf.config.list_physical_devices()  # the CUDA probe ("failed call to cuInit") happens here
     return tf
+
+
+def __getattr__(name):
+    # `from recsys.quiet import keras, tf`: what the library's TensorFlow modules import,
+    # so that whichever loads first loads it quietly (and `recsys --help` loads none)
+    if name == "tf":
+        return load_tensorflow()
+    if name == "keras":
+        load_tensorflow()
+        import keras
+
+        return keras
+    raise AttributeError(f"module 'recsys.quiet' has no attribute {name!r}")

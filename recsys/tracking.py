@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import subprocess
@@ -21,6 +22,7 @@ import pandas as pd
 
 import recsys
 from recsys.io import DEFAULT_TRACKING_URI, locked, sqlite_store, tracking_uri  # noqa: F401 (recsys.tracking's API)
+from recsys.quiet import VERBOSE_ENV
 
 # MLflow draws a progress bar per downloaded artifact (about 20 per model): noise in
 # logs and notebook cells. Read at each download; set it to true to see them again.
@@ -28,8 +30,14 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # MLflow prints each run's URL with the tracking URI's credentials in it; recsys prints
 # the run id and the store itself, redacted (:func:`redact`)
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+# MLflow's INFO lines ("Creating initial MLflow database tables...", "Successfully registered
+# model") say what recsys prints itself; warnings and errors still show
+if not os.environ.get(VERBOSE_ENV):
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 DEFAULT_EXPERIMENT = "recsys"
+#: the experiment tag that picks MLflow's UI: its model-training view, not the GenAI one
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_NAME_IN_RUN = "model"
 
 
@@ -96,7 +104,9 @@ def connect(experiment: str = DEFAULT_EXPERIMENT, timeout: float = 5.0) -> str:
                 if store is not None and mlflow.get_experiment_by_name(experiment) is None:
                     # artifacts beside the database, not in whatever folder the first run started from
                     mlflow.create_experiment(experiment, artifact_location=(store.parent / "mlruns").as_uri())
-                mlflow.set_experiment(experiment)
+                if not mlflow.set_experiment(experiment).tags.get(EXPERIMENT_KIND_TAG):
+                    # MLflow 3 opens an untagged experiment in its GenAI view (traces, token usage)
+                    mlflow.set_experiment_tag(EXPERIMENT_KIND_TAG, "custom_model_development")
     except mlflow.exceptions.MlflowException as exc:
         raise TrackingError(redact(f"MLflow tracking store {uri}: {exc.message.strip().splitlines()[0]}")) from None
     return uri

@@ -23,9 +23,9 @@ from recsys.data.examples import HM, HM_FASHION, MOBILENET_WEIGHTS, MOVIELENS, S
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
-#: what TensorFlow, absl, CUDA probes, oneDNN or MLflow's download bars would add to stderr
-NOISE = re.compile(r"absl|oneDNN|cuda|cuInit|tensorflow|cpu_feature_guard|^[IWE]0000|Downloading artifacts",
-                   re.IGNORECASE | re.MULTILINE)
+#: what TensorFlow, absl, CUDA probes, oneDNN, MLflow's INFO lines or its download bars would add to stderr
+NOISE = re.compile(r"absl|oneDNN|cuda|cuInit|tensorflow|cpu_feature_guard|^[IWE]0000|Downloading artifacts"
+                   r"|INFO mlflow|Creating initial MLflow", re.IGNORECASE | re.MULTILINE)
 
 
 def need(path: Path):

@@ -107,6 +107,23 @@ def test_new_red_item_is_first_for_a_red_lover(shop_bundle, tmp_path):
     assert similar.query("item_id == 'NEW-red' and rank == 1").similar_item_id.str.startswith("red-").all()
 
 
+def test_a_known_id_among_new_items_keeps_its_learned_vector(shop_bundle, tmp_path):
+    """score-new-items scores a listed id the model knows as recommend --candidates does
+    (its learned vector), not from the photo given with it (a blue photo under a red id)."""
+    _, bundle = shop_bundle
+    model = bundle.model
+    known = str(model.item_ids_[0])
+    draw_item("blue", "star", "solid", np.random.default_rng(5)).save(tmp_path / "blue.png")
+    items = pd.DataFrame({"item_id": [known, "NEW-blue"], "image_path": ["blue.png", "blue.png"]})
+    score_new_items(bundle, items, tmp_path, tmp_path / "out", n_users=3, k=2, n_similar=3)
+    per_item = pd.read_parquet(tmp_path / "out" / "user_top_items.parquet")
+    scored = per_item[per_item.item_id == known].set_index("user_id")["score"]
+    learned = model.score(scored.index.tolist(), [known])[:, 0]
+    np.testing.assert_allclose(scored.to_numpy(), learned, rtol=1e-5)
+    from_photo = per_item[per_item.item_id == "NEW-blue"].set_index("user_id")["score"].reindex(scored.index)
+    assert not np.allclose(scored.to_numpy(), from_photo.to_numpy())  # the photo alone scores differently
+
+
 @pytest.mark.slow
 def test_mlproject_entry_point_runs_the_batch_job(shop_bundle, tmp_path):
     _, bundle = shop_bundle

@@ -212,12 +212,40 @@ def test_images_outside_the_dataset_are_refused(server):
     assert requests.get(server + "/images/NEW-RED", timeout=10).headers["Content-Type"] == "image/jpeg"
 
 
-def test_model_page_links_the_mlflow_run(visit, demo_run):
+def test_model_page_leads_with_the_comparison_and_links_the_mlflow_run(browser, visit, demo_run, tmp_path):
     run = demo_run[0]
     find = visit("/model")
+    assert find("main h2")[0].text == "Against the baselines"
+    header = [th.text for th in find("#comparison tr:first-child th")]
+    assert header == ["model"] + [f"{s}@{k}" for s in ("warm", "cold", "all") for k in (10, 20)]
+    rows = [[cell.text for cell in row.find_elements("css selector", "th, td")] for row in find("#comparison tr")[1:]]
+    assert [row[0] for row in rows] == ["hybrid", "cf_only", "content_knn", "image_only", "item_knn", "popularity",
+                                        "random"]
+    cold_20 = header.index("cold@20")
+    assert float(rows[0][cold_20]) == pytest.approx(run.data.metrics["cold_ndcg_at_20"], abs=1e-4)
+    popularity = rows[-2][cold_20]  # its NDCG and its ratio to the hybrid's
+    assert popularity.startswith(f"{run.data.metrics['popularity.cold_ndcg_at_20']:.4f} (") and popularity.endswith("x)")
+    weights = [row.text for row in find("#encoder tr") if row.text.startswith("weights")]
+    assert weights == ["weights none (random initialisation)"]  # the demo's compact CNN
     link = find("#run a")[0]
     assert run.info.run_id in link.get_attribute("href")
     assert "ESCAPES" in find("main")[0].text  # the arrival left out, with its reason
+    browser.save_screenshot(str(tmp_path / "model_page.png"))
+    if os.environ.get(SCREENSHOT_DIR_ENV):
+        shutil.copy(tmp_path / "model_page.png", Path(os.environ[SCREENSHOT_DIR_ENV]) / "model_page.png")
+
+
+def test_start_page_shows_the_newest_and_the_most_recommended_items(browser, visit, demo_run):
+    interactions = pd.read_csv(demo_run[1] / "interactions.csv", dtype=str)
+    first_seen = interactions.assign(t=interactions["timestamp"].astype(int)).groupby("item_id")["t"].min()
+    find = visit("/")
+    newest = card_ids(find, "#newest")
+    assert len(newest) == K and set(newest) == set(first_seen.nlargest(K).index)
+    recommended = card_ids(find, "#recommended")
+    assert len(recommended) == K and loaded(browser, find("#recommended img"))
+    counts = [int(meta.text.split()[1].replace(",", "")) for meta in find("#recommended .card .meta")
+              if meta.text.startswith("in ")]
+    assert counts == sorted(counts, reverse=True) and counts[0] > 1
 
 
 def proc_status(pid: int, field: str) -> int:

@@ -87,3 +87,10 @@ def test_a_bug_keeps_its_traceback(monkeypatch):
     monkeypatch.setattr(pipelines.validate, "run", broken)
     with pytest.raises(ZeroDivisionError):
         main(["data", "validate", str(EXAMPLE_SHOP)])
+
+
+def test_an_alias_without_a_registered_name_is_one_line_before_any_work(tmp_path, capsys):
+    assert main(["train", str(EXAMPLE_SHOP), "--out", str(tmp_path / "m"), "--alias", "champion"]) == 2
+    err = capsys.readouterr().err
+    assert "--alias needs --register NAME" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m").exists()

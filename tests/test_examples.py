@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import NOISE, REPO
 
 
 @pytest.mark.slow
@@ -18,6 +18,7 @@ def test_readme_python_block_runs(tmp_path):
     (tmp_path / "data").symlink_to(REPO / "data")
     done = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert not NOISE.search(done.stderr), done.stderr  # importing recsys loads TensorFlow quietly
     out = done.stdout
     # the top-3, the new photo's ranking, after loading, the model of given factors
     assert out.count("user_id  rank item_id") == 4

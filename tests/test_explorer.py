@@ -196,3 +196,27 @@ def test_browse_refuses_a_busy_port_before_loading_anything(tmp_path, capsys):
         assert main(["browse", str(tmp_path / "no-model-here"), "--port", str(port)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"recsys browse: error: --port {port}: 127.0.0.1:{port} is already in use; pick another port"]
+
+
+def test_most_recommended_counts_the_top_k_lists_of_the_users(example_model):
+    from recsys.explorer.overview import most_recommended
+
+    model = ModelBundle.load(example_model).model
+    counted = most_recommended(model, k=3, n=5)
+    naive = model.recommend(list(model.user_ids_), k=3)["item_id"].value_counts()  # every user: 12 < the sample
+    assert [n for _, n in counted] == naive.iloc[:5].tolist()
+    assert all(naive[item] == n for item, n in counted)
+
+
+def test_the_model_page_table_comes_from_the_run_at_its_own_k_values():
+    from recsys.explorer.overview import comparison
+
+    metrics = {"cold_ndcg_at_20": 0.4, "cold_ndcg_at_50": 0.5, "popularity.cold_ndcg_at_20": 0.1,
+               "warm_ndcg_at_20": 0.2, "popularity.warm_ndcg_at_20": 0.3, "_hybrid.cold_ndcg_at_20": 0.4,
+               "_hybrid.warm_ndcg_at_20": 0.2, "cold_ndcg_at_20_low": 0.3, "popularity.cold_ndcg_at_20_vs_hybrid": 0.25,
+               "select_ids_val_ndcg_at_20": 0.9}
+    table = comparison(metrics)
+    assert table["columns"] == ["warm@20", "cold@20"]
+    assert table["rows"] == [("hybrid", [(0.2, 1.0), (0.4, 1.0)]),
+                             ("popularity", [(0.3, pytest.approx(1.5)), (0.1, pytest.approx(0.25))])]
+    assert comparison({"fit_seconds": 3.0, "best_epochs_ids": 4})["rows"] == []  # a `recsys train` run

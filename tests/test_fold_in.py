@@ -132,7 +132,7 @@ def test_batch_recommend_folds_in_the_users_a_model_older_than_the_data_never_sa
                  "--data", str(EXAMPLE_SHOP)]) == 0
     out = capsys.readouterr().out
     assert f"{len(new)} new user(s) folded in, {len(newer_known)} known user(s) updated" in out
-    assert f"{len(new)} new users folded in from their history" in out.splitlines()[-1]
+    assert f"{len(new)} new users folded in from their history" in out.splitlines()[-2]
     recs = pd.read_parquet(tmp_path / "recs")
     assert set(recs.user_id) == set(inter.user_id) and (recs.groupby("user_id").size() == 5).all()
     had = recs.merge(inter, on=["user_id", "item_id"])

@@ -30,17 +30,28 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def test_demo_prints_the_dataset_summary_and_the_warm_and_cold_table(demo_run):
     *_, out, _ = demo_run
     assert "problems found                    0" in out
-    for name in ("popularity", "random"):
-        row = next(line for line in out.splitlines() if line.startswith(name))
-        assert len(row.split()) >= 7  # warm and cold recall/ndcg/map plus fit seconds
-    assert "warm_ndcg_at_20" in out and "cold_ndcg_at_20" in out
-    assert "all_ndcg_at_20" in out and "all_new_share_at_20" in out
+    for segment in ("warm", "cold", "all"):
+        for k in (10, 20):  # each K of the config, every model with intervals and its ratio to the hybrid
+            block = out[out.index(f"{segment} @{k} (test users: "):].split("\n\n")[0].splitlines()
+            assert f"ndcg@{k} vs hybrid" in block[1] and [line.split()[0] for line in block[2:]] == [
+                "hybrid", "cf_only", "image_only", "content_knn", "item_knn", "popularity", "random"]
+            assert all(line.count("[") == 4 for line in block[2:])
+    assert "new_share@20" in out[out.index("all @20"):]
 
 
 @pytest.mark.slow
-def test_demo_prints_no_tensorflow_or_download_noise(demo_run):
+def test_demo_prints_no_tensorflow_mlflow_or_download_noise_and_one_line_per_step(demo_run):
+    """stderr is a pipe here, as a file or a CI log is: each progress bar is one line naming
+    what it belongs to, not a line per update."""
     *_, err = demo_run
     assert not NOISE.search(err), err
+    assert "\r" not in err
+    steps = [line for line in err.splitlines() if " in " in line and "/s" in line]
+    assert len(steps) == len(set(steps)), err
+    assert all(line in steps or line.startswith("warning: ") for line in err.splitlines()), err
+    labels = {line.split(": ")[0] for line in steps}
+    assert {"demo (compact_cnn)", "hybrid", "cf_only", "image_only", "hybrid on every interaction"} <= labels, labels
+    assert any(line.startswith("hybrid on every interaction: training ids: ") for line in steps)
 
 
 @pytest.mark.slow
@@ -94,6 +105,33 @@ def test_demo_run_holds_params_metrics_tags_artifacts(demo_run):
     # artifacts live beside the SQLite store, not in the folder the command ran from
     store = Path(os.environ["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///")).parent
     assert run.info.artifact_uri.startswith((store / "mlruns").as_uri())
+
+
+@pytest.mark.slow
+def test_mlflow_as_a_recommender_team_expects_it(demo_run, tmp_path, capsys):
+    """The experiment opens in MLflow's model-training view, the hybrid's headline NDCG sorts
+    before every other metric, and the batch jobs print the run they logged."""
+    run, demo, *_ = demo_run
+    client = mlflow.MlflowClient()
+    assert client.get_experiment(run.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    metrics = run.data.metrics
+    headline = sorted(name for name in metrics if name.startswith("_hybrid."))
+    assert headline == sorted(f"_hybrid.{s}_ndcg_at_{k}" for s in ("warm", "cold", "all") for k in (10, 20))
+    assert sorted(metrics)[:len(headline)] == headline
+    assert metrics["_hybrid.cold_ndcg_at_20"] == metrics["cold_ndcg_at_20"]
+    assert metrics["cold_ndcg_at_20_low"] < metrics["cold_ndcg_at_20"] < metrics["cold_ndcg_at_20_high"]
+    ratio = "popularity.cold_ndcg_at_20_vs_hybrid"
+    assert metrics[f"{ratio}_low"] <= metrics[ratio] <= metrics[f"{ratio}_high"]
+    model = f"runs:/{run.info.run_id}/model"
+    (tmp_path / "new.png").write_bytes((demo / "images" / "SKU00005.jpg").read_bytes())
+    (tmp_path / "items.csv").write_text("item_id,image_path\nBRAND-NEW,new.png\n")
+    for job, argv in (("batch_recommend", ["batch-recommend", model, "--out", str(tmp_path / "recs"), "--k", "3"]),
+                      ("score_new_items", ["score-new-items", model, str(tmp_path / "items.csv"),
+                                           "--out", str(tmp_path / "scored")])):
+        assert main(argv + ["--experiment", "demo-test-jobs"]) == 0
+        printed = capsys.readouterr().out
+        run_id = printed.split("MLflow run ")[1].split()[0]
+        assert client.get_run(run_id).data.tags["recsys.job"] == job
 
 
 @pytest.mark.slow

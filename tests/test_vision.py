@@ -212,6 +212,7 @@ def test_missing_imagenet_weights_offline_fail_before_any_run(tmp_path, monkeypa
                                       "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}))
     assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5" in line
     assert f"{tmp_path / 'keras' / 'models'}" in line and "--weights FILE.h5" in line and "compact_cnn" in line
+    assert "None --" not in line and "(" in line.split("cannot be downloaded")[1]  # the cause, not a repr
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # mlflow.set_tracking_uri sets it too: restored after the test
     mlflow.set_tracking_uri(uri)
     assert mlflow.search_runs(search_all_experiments=True).empty

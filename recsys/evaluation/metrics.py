@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
+from recsys.evaluation.intervals import percentile_interval, resampled_sums
 from recsys.scoring import chunked_top_k
 
 RANKING_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
@@ -50,20 +51,27 @@ def ranking_metrics(top_items: np.ndarray, relevant: sp.csr_matrix, k: int) -> d
     relevant : CSR (n_users, n_items)
         Held-out positives, users as rows in the same order as ``top_items``.
     """
+    per_user = ranking_metrics_per_user(top_items, relevant, k)
+    if not np.isfinite(per_user["ndcg"]).any():
+        return {m: float("nan") for m in RANKING_METRICS}
+    return {m: float(np.nanmean(values)) for m, values in per_user.items()}
+
+
+def ranking_metrics_per_user(top_items: np.ndarray, relevant: sp.csr_matrix, k: int) -> dict[str, np.ndarray]:
+    """Each user's Precision, Recall, NDCG, MAP and HitRate at ``k`` (rows of ``relevant``;
+    NaN for users without relevant items): what a bootstrap over users resamples."""
     if k < 1:
         raise ValueError(f"`k` must be >= 1, got {k}")
     users, hits, n_rel = _hits(top_items, relevant, k)
-    if not users.any():
-        return {m: float("nan") for m in RANKING_METRICS}
     precision_at_r = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
     n_hits = hits.sum(axis=1)
-    return {
-        "precision": float(np.mean(n_hits / k)),
-        "recall": float(np.mean(n_hits / n_rel)),
-        "ndcg": float(np.mean(_ndcg_rows(hits, n_rel, k))),
-        "map": float(np.mean((precision_at_r * hits).sum(axis=1) / np.minimum(n_rel, k))),
-        "hit_rate": float(np.mean(n_hits > 0)),
-    }
+    values = {"precision": n_hits / k, "recall": n_hits / n_rel, "ndcg": _ndcg_rows(hits, n_rel, k),
+              "map": (precision_at_r * hits).sum(axis=1) / np.minimum(n_rel, k), "hit_rate": (n_hits > 0) * 1.0}
+    out = {}
+    for name in RANKING_METRICS:
+        out[name] = np.full(len(users), np.nan)
+        out[name][users] = values[name]
+    return out
 
 
 def _hits(top_items: np.ndarray, relevant: sp.csr_matrix, k: int):
@@ -87,10 +95,7 @@ def _ndcg_rows(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarray:
 def ndcg_per_user(top_items: np.ndarray, relevant: sp.csr_matrix, k: int) -> np.ndarray:
     """NDCG@k of each user (row of ``relevant``); NaN for users without relevant items.
     Their mean is :func:`ranking_metrics`' ``ndcg``."""
-    users, hits, n_rel = _hits(top_items, relevant, k)
-    out = np.full(len(users), np.nan)
-    out[users] = _ndcg_rows(hits, n_rel, k)
-    return out
+    return ranking_metrics_per_user(top_items, relevant, k)["ndcg"]
 
 
 def share_in_top(top_items: np.ndarray, flagged: np.ndarray) -> float:
@@ -104,20 +109,17 @@ def paired_bootstrap(ours: np.ndarray, theirs: np.ndarray, level: float = 0.9, r
                      seed: int = 0) -> tuple[float, float, float]:
     """``(ratio, low, high)``: the ratio of means ``mean(ours) / mean(theirs)`` over the same
     users, and its ``level`` interval from resampling users with both of their values kept
-    together (a paired bootstrap). NaN where ``theirs`` sums to 0."""
+    together (a paired bootstrap, :mod:`recsys.evaluation.intervals`). NaN where ``theirs``
+    sums to 0."""
     ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
     if ours.shape != theirs.shape or ours.ndim != 1:
         raise ValueError(f"paired values need two equal 1-d arrays, got shapes {ours.shape} and {theirs.shape}")
     if len(ours) == 0:
         return float("nan"), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(ours), size=(rounds, len(ours)))
+    sums = resampled_sums(np.column_stack([ours, theirs]), rounds, seed)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = ours[picks].sum(axis=1) / theirs[picks].sum(axis=1)
         ratio = ours.sum() / theirs.sum()
-    tail = (1.0 - level) / 2 * 100
-    low, high = np.nanpercentile(ratios, [tail, 100 - tail]) if np.isfinite(ratios).any() else (np.nan, np.nan)
-    return float(ratio), float(low), float(high)
+        return float(ratio), *percentile_interval(sums[:, 0] / sums[:, 1], level)
 
 
 def ndcg_of_factors(user_vectors, item_vectors, relevant: sp.csr_matrix, k: int, seen: sp.csr_matrix | None = None,

@@ -26,6 +26,7 @@ import scipy.sparse as sp
 
 from recsys.evaluation import metrics
 from recsys.evaluation.splits import Split
+from recsys.progress import labelled
 from recsys.scoring import mask_seen, top_k
 
 DEFAULT_KS = (10, 20)
@@ -39,8 +40,9 @@ def evaluate_segment(model, users: np.ndarray, candidates: np.ndarray, test: pd.
     """Metrics for one segment. ``test`` holds ``user_idx, item_idx`` positives.
 
     ``new_items`` (item indices): also report their share of each top K and of the
-    positives. ``per_user`` (a dict): filled with each user's NDCG at each K, a
-    Series indexed by user index, for paired comparisons between models.
+    positives. ``per_user`` (a dict): filled with each user's value of each ranking metric
+    at each K (``ndcg_at_20``...), a Series indexed by user index, for intervals and
+    paired comparisons between models (:mod:`recsys.evaluation.intervals`).
     """
     if len(users) == 0 or len(candidates) == 0:
         return {}
@@ -65,13 +67,13 @@ def evaluate_segment(model, users: np.ndarray, candidates: np.ndarray, test: pd.
     out = {}
     is_new = None if new_items is None else np.isin(candidates, new_items)
     for k in ks:
-        for name, value in metrics.ranking_metrics(top, relevant, k).items():
-            out[f"{name}_at_{k}"] = value
+        for name, values in metrics.ranking_metrics_per_user(top, relevant, k).items():
+            out[f"{name}_at_{k}"] = float(np.nanmean(values))  # every segment user has a positive
+            if per_user is not None:
+                per_user[f"{name}_at_{k}"] = pd.Series(values, index=users)
         out[f"coverage_at_{k}"] = metrics.coverage(top[:, :k], len(candidates))
         if is_new is not None:
             out[f"new_share_at_{k}"] = metrics.share_in_top(top[:, :k], is_new)
-        if per_user is not None:
-            per_user[f"ndcg_at_{k}"] = pd.Series(metrics.ndcg_per_user(top, relevant, k), index=users)
     if is_new is not None:
         out["new_share_of_positives"] = float(np.mean(is_new[relevant.indices])) if relevant.nnz else 0.0
     out["auc"] = float(np.nansum(np.array(aucs) * weights) / np.sum(np.array(weights)[~np.isnan(aucs)]))
@@ -134,7 +136,8 @@ def fit_and_evaluate(models: dict, split: Split, item_features=None, ks=DEFAULT_
     rows = []
     for name, model in models.items():
         start = time.perf_counter()
-        model.fit(split.train, item_features, progress=progress)
+        with labelled(name):
+            model.fit(split.train, item_features, progress=progress)
         fit_seconds = time.perf_counter() - start
         users = None if per_user is None else per_user.setdefault(name, {})
         for segment, values in evaluate(model, split, ks, per_user=users).items():

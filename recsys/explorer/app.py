@@ -93,7 +93,7 @@ def _add_pages(app: Flask, explorer: Explorer) -> None:
     def index():
         return render_template("index.html", users=explorer.sample_users(),
                                new_items=[explorer.card(i) for i in explorer.new_item_ids[:explorer.k]],
-                               summary=explorer.summary())
+                               summary=explorer.summary(), overview=explorer.overview())
 
     @app.get("/users")
     def find_user():

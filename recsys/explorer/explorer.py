@@ -18,6 +18,7 @@ import pandas as pd
 from PIL import ImageOps
 
 from recsys.data.images import max_image_bytes
+from recsys.explorer.overview import RECOMMENDED_SAMPLE, comparison, most_recommended, newest_items
 from recsys.explorer.photos import PhotoIndex
 from recsys.photo_scoring import decode_photo, item_top_users, log_partition, score_vectors
 
@@ -95,6 +96,7 @@ class Explorer:
         warm = getattr(self.model, "warm_items_", np.ones(len(self.model.item_ids_), bool))
         self.new_item_ids = [i for i, w in zip(self.model.item_ids_, warm) if not w]
         self._new = set(self.new_item_ids)
+        self._overview = None
 
     def _add_unknown_items(self, tables) -> list[tuple[str, str]]:
         """Embed and add items the model does not know (each id once), so they rank as new."""
@@ -225,15 +227,30 @@ class Explorer:
                 "similar": [self.card(i, s) for i, s in zip(similar["similar_item_id"], similar["score"])],
                 "users": self._top_users(scores[:, 0])}
 
-    # -- the model ---------------------------------------------------------------
+    # -- the start page and the model ---------------------------------------------
+    def overview(self) -> dict:
+        """The start page's lists: the catalog's newest items and its most recommended ones
+        (computed once, on first use)."""
+        if self._overview is None:
+            sampled = min(RECOMMENDED_SAMPLE, len(self.model.user_ids_))
+            self._overview = {
+                "newest": [self.card(i, when=f"first seen {w}") for i, w in newest_items(self.dataset, self.k)],
+                "recommended": [self.card(i, when=f"in {n:,} of {sampled:,} users' top {self.k}")
+                                for i, n in most_recommended(self.model, self.k, self.k)]}
+        return self._overview
+
     def summary(self) -> dict:
         model, info = self.model, self.bundle.info
         fitted = {name: getattr(model, name) for name in ("best_epochs_", "prior_alpha_", "profile_weight_")
                   if hasattr(model, name)}
+        encoder = asdict(self.bundle.encoder.config)
+        # the saved .keras encoder holds the weights; where they came from is in the training config
+        encoder["weights"] = info.get("config", {}).get("encoder", {}).get("weights", encoder["weights"])
         return {"counts": {"users": len(model.user_ids_), "items": len(model.item_ids_),
                            "new items": len(self.new_item_ids),
                            "interactions trained on": info.get("dataset", {}).get("interactions", "?")},
-                "encoder": asdict(self.bundle.encoder.config), "params": model.get_params(), "fitted": fitted,
+                "encoder": encoder, "params": model.get_params(), "fitted": fitted,
+                "comparison": comparison((self.run or {}).get("metrics") or {}),
                 "dataset": info.get("dataset", {}), "run": self.run, "skipped": self.skipped}
 
 

@@ -6,10 +6,8 @@ Warm items are scored with their ID factors and their image; cold items
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import scipy.sparse as sp
-import tensorflow as tf
 
 from recsys.evaluation.holdouts import validation_users
 from recsys.evaluation.metrics import ndcg_of_factors
@@ -20,6 +18,7 @@ from recsys.models.hybrid_scorer import HybridScorer
 from recsys.models.hybrid_selection import HybridSettings, select_settings
 from recsys.models.taste_head import liked_times
 from recsys.models.training import train_epochs
+from recsys.quiet import keras, tf  # TensorFlow without its start-up lines
 
 LOSSES = ("softmax", "bpr")
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import keras
 import numpy as np
-import tensorflow as tf
-from keras import ops
 
 from recsys.models.lazy_adam import LazyAdam
+from recsys.quiet import keras, tf  # TensorFlow without its start-up lines
+
+ops = keras.ops
 
 
 def _rows(table: keras.layers.Embedding, ids):

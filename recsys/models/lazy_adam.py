@@ -11,7 +11,7 @@ catalog size.
 
 from __future__ import annotations
 
-import tensorflow as tf
+from recsys.quiet import tf  # TensorFlow without its start-up lines
 
 
 class LazyAdam:

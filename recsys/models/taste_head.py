@@ -19,14 +19,13 @@ to minutes.
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import scipy.sparse as sp
-import tensorflow as tf
 
 from recsys.evaluation.holdouts import validation_users
 from recsys.evaluation.metrics import ndcg_of_factors
 from recsys.models.training import train_epochs
+from recsys.quiet import keras, tf  # TensorFlow without its start-up lines
 from recsys.scoring import unit_rows
 
 #: InfoNCE temperature on cosine similarities, learning rate (Adam), users per step

@@ -107,7 +107,7 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
             named = skipped_text([(ids[n], reason) for n, reason in sorted(refused)],
                                  pd.DataFrame({"item_id": ids, "image_path": shown}))
             raise ValueError(f"unusable image(s): {named}")
-        scores = score_vectors(self.bundle.model, vectors)
+        scores = score_vectors(self.bundle.model, vectors, ids)
         return item_top_users(self.bundle.model, ids, scores, k)[["user_id", "rank", "item_id", "score"]]
 
 

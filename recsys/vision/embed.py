@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from recsys.data.images import NO_IMAGE, ImageError, resolve_image_path
+from recsys.progress import bar as progress_bar
 from recsys.vision.encoders import ImageEncoder
 from recsys.vision.pixels import REASONS, image_batches
 from recsys.vision.store import DEFAULT_STORE, EmbeddingStore, file_sha1
@@ -43,7 +43,8 @@ class EmbedResult:
         reasons = ", ".join(f"{r}: {n}" for r, n in self.skipped.most_common())
         return (f"embedded {self.embedded}, reused {self.reused}, skipped {skipped}"
                 + (f" ({reasons})" if reasons else "")
-                + f"; {self.images_per_second:.1f} images/s over {self.seconds:.1f}s")
+                + (f"; {self.images_per_second:.1f} images/s over {self.seconds:.1f}s" if self.embedded
+                   else f"; nothing to embed ({self.seconds:.1f}s)"))
 
 
 def embed_files(paths: list, encoder: ImageEncoder, batch_size: int = 64,
@@ -59,7 +60,7 @@ def embed_files(paths: list, encoder: ImageEncoder, batch_size: int = 64,
         return vectors, reasons, 0
     infer = encoder.infer
     batches = 0
-    with tqdm(total=len(paths), unit="img", desc="embedding", disable=not progress, smoothing=0.1) as bar:
+    with progress_bar("embedding", len(paths), "image", progress, smoothing=0.1) as bar:
         start = 0
         for pixels, codes in image_batches(paths, encoder.image_size, batch_size):
             n = int(codes.shape[0])

@@ -17,11 +17,10 @@ import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from recsys import formats
+from recsys.quiet import keras, tf  # TensorFlow without its start-up lines
 from recsys.vision.config import BACKBONES, ENCODERS, RESIZE_POLICY, EncoderConfig  # noqa: F401
 
 
@@ -33,7 +32,8 @@ def missing_weights_message(config: EncoderConfig, exc: Exception) -> str:
     home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
     named = re.search(r"/([\w.\-]+\.h5)", str(exc))  # Keras's message holds the URL of the file it wants
     wanted = named.group(1) if named else f"the ImageNet weights file of {BACKBONES[config.name][0]}"
-    reason = str(exc).strip().splitlines()[0].split(": ", 1)[-1][:120]
+    # "URL fetch failure on URL: None -- [Errno -2] Name or service not known": keep the cause
+    reason = str(exc).strip().splitlines()[0].split(": ", 1)[-1].split(" -- ")[-1][:120]
     return (f"ImageNet weights for {config.name} at {config.image_size} px cannot be downloaded ({reason}). "
             f"Keras looks for {wanted} in {home} ($KERAS_HOME/models, default ~/.keras/models): put it there, "
             "or pass --weights FILE.h5 (encoder.weights in a config), or use --encoder compact_cnn")

@@ -8,11 +8,11 @@ image never stops the stream: it yields a blank frame and a reason code.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image, ImageOps
 
 from recsys.data import images as data_images
 from recsys.data.images import ImageError, load_rgb
+from recsys.quiet import tf  # TensorFlow without its start-up lines
 
 #: reason codes carried through tf.data (0 = fine); index -> reason text
 REASONS = ("", data_images.NO_IMAGE, data_images.OUTSIDE, data_images.MISSING, data_images.EMPTY,
