@@ -31,7 +31,12 @@ def labelled(name: str):
 
 
 def _interactive() -> bool:
-    return sys.stderr.isatty() or "ipykernel" in sys.modules
+    """A terminal, or a Jupyter kernel (its stderr is no terminal, but it draws widgets)."""
+    if sys.stderr.isatty():
+        return True
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def bar(description: str, total: int, unit: str, enabled: bool = True, **options):

@@ -136,8 +136,11 @@ def demo_run(tmp_path_factory):
     stdout, stderr). Its logged model is trained on every interaction of the demo shop."""
     path = tmp_path_factory.mktemp("demo_run") / "demo"
     recsys_cli = Path(sys.executable).with_name("recsys")
-    proc = subprocess.run([str(recsys_cli), "demo", "--path", str(path), "--experiment", "demo-test"],
-                          capture_output=True, text=True, timeout=600, cwd=path.parent)
+    err = path.parent / "demo.err"  # stderr sent to a file, as a scheduler's log gets it
+    with open(err, "w") as stderr:
+        proc = subprocess.run([str(recsys_cli), "demo", "--path", str(path), "--experiment", "demo-test"],
+                              stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=600, cwd=path.parent)
+    proc.stderr = err.read_text()
     assert proc.returncode == 0, proc.stderr[-3000:]
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
     runs = mlflow.search_runs(experiment_names=["demo-test"], output_format="list")

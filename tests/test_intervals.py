@@ -68,9 +68,9 @@ def test_recsys_evaluate_prints_intervals_ratios_each_k_and_warns_on_a_tiny_spli
     hybrid = next(line for line in cold if line.startswith("hybrid"))
     assert hybrid.count("[") == 4 and hybrid.rstrip().endswith("1.00x [1.00, 1.00]")
     assert "warning: the warm segment has 1 test user(s), under 50" in done.stderr
-    mlflow.set_tracking_uri(uri)
-    run = mlflow.search_runs(experiment_names=["recsys"], output_format="list")[0]
-    intervals = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=run.info.run_id,
+    client = mlflow.MlflowClient(tracking_uri=uri)  # this test's own store; the session's stays current
+    run = client.search_runs([client.get_experiment_by_name("recsys").experiment_id])[0]
+    intervals = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, tracking_uri=uri,
                                                                 artifact_path="evaluation_intervals.csv"))
     assert set(intervals["metric"]) == {f"{m}_at_{k}" for m in ("recall", "ndcg", "map") for k in (5, 10)}
     assert "content_knn.cold_ndcg_at_10_vs_hybrid" in run.data.metrics
