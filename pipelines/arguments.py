@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import socket
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
 
 def add_overwrite_argument(parser, what: str = "the output path") -> None:
     parser.add_argument("--overwrite", action="store_true",
@@ -22,3 +27,20 @@ def add_history_arguments(parser, data_help: str) -> None:
     parser.add_argument("--history", default=None, metavar="INTERACTIONS",
                         help="interactions table (user_id, item_id; optional timestamp, rating or weight) of users "
                              "the model does not know, or newer ones of known users: folded in, no retraining")
+
+
+def add_server_arguments(parser, port: int) -> None:
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on; anything but loopback shows the model to your network")
+    parser.add_argument("--port", type=int, default=port, help="port to listen on")
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail before loading anything when the address cannot be served."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ValueError(f"--port {port}: {host}:{port} is already in use; pick another port") from None
+        raise ValueError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc})") from None

@@ -3,10 +3,9 @@ the model's recommendations, with the photos (see :mod:`recsys.explorer`)."""
 
 from __future__ import annotations
 
-import errno
-import socket
 from pathlib import Path
 
+from pipelines.arguments import LOOPBACK, add_server_arguments, check_port
 from pipelines.bundle_inputs import positive_threshold
 from pipelines.embedding_report import MAX_SKIPPED_SHOWN
 from pipelines.inputs import read_items
@@ -14,7 +13,6 @@ from recsys import tracking
 from recsys.data import load_dataset
 from recsys.data.images import max_image_bytes
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 #: threads answering requests (pages and uploads); waiting connections take none
 WORKER_THREADS = 8
 #: open connections at most; more wait in the listen backlog
@@ -31,25 +29,12 @@ def add_arguments(parser):
     parser.add_argument("--new-items", default=None, metavar="ITEMS",
                         help="items table of new arrivals (item_id, image_path relative to its folder), "
                              "ranked from their photos")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on; anything but loopback shows the model to your network")
-    parser.add_argument("--port", type=int, default=8000, help="port to listen on")
+    add_server_arguments(parser, port=8000)
     parser.add_argument("--k", type=int, default=12, help="items and users per list")
     parser.add_argument("--image-root", default=None, metavar="FOLDER",
                         help="serve only photos inside FOLDER (default: wherever the items tables put them)")
     parser.add_argument("--idle-timeout", type=float, default=30.0, metavar="SECONDS",
                         help="close a connection that sends nothing for this long (slow or stalled clients)")
-
-
-def check_port(host: str, port: int) -> None:
-    """Fail before loading anything when the address cannot be served."""
-    try:
-        with socket.create_server((host, port)):
-            pass
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise ValueError(f"--port {port}: {host}:{port} is already in use; pick another port") from None
-        raise ValueError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc})") from None
 
 
 def training_folder(bundle) -> Path | None:

@@ -29,6 +29,7 @@ COMMANDS = {
     "batch-recommend": ("batch_recommend", "top-K for every user, in chunks, to Parquet parts"),
     "score-new-items": ("score_new_items", "score new items from their photos: users, per-user top-K, similar"),
     "browse": ("browse", "a local web explorer of the recommendations, with the photos"),
+    "serve": ("serve", "the logged model over HTTP, as `mlflow models serve` answers, with request bodies capped"),
     "models": ("models", "model registry tools"),
     "demo": ("demo", "generate the demo shop and run the whole flow on it"),
 }

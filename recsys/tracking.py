@@ -215,21 +215,25 @@ def set_alias(name: str, alias: str, version: str | int) -> None:
     mlflow.MlflowClient().set_registered_model_alias(name, alias, str(version))
 
 
-def resolve_model_dir(model: str) -> Path:
-    """A local model directory for ``MODEL_DIR``, ``runs:/...`` or ``models:/NAME@ALIAS``
-    (an unreachable tracking server fails in seconds, like every command)."""
-    if not model.startswith(("runs:/", "models:/")):
-        return Path(model)
+def download_model(model: str) -> Path:
+    """The local MLflow model folder of ``runs:/...`` or ``models:/NAME@ALIAS`` (an
+    unreachable tracking server fails in seconds, like every command)."""
     check_server(tracking_uri())
     mlflow.set_tracking_uri(tracking_uri())
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model))
     except mlflow.exceptions.MlflowException as exc:
         raise ValueError(redact(f"{model}: cannot be loaded from {tracking_uri()}: {exc.message}")) from None
-    bundle = local / "artifacts" / "bundle"
-    if not bundle.is_dir():
+    if not (local / "artifacts" / "bundle").is_dir():
         raise ValueError(f"{model}: not a recsys model (no artifacts/bundle inside)")
-    return bundle
+    return local
+
+
+def resolve_model_dir(model: str) -> Path:
+    """A local model directory for ``MODEL_DIR``, ``runs:/...`` or ``models:/NAME@ALIAS``."""
+    if not model.startswith(("runs:/", "models:/")):
+        return Path(model)
+    return download_model(model) / "artifacts" / "bundle"
 
 
 def active_run_reference() -> dict:

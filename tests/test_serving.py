@@ -1,5 +1,6 @@
-"""The logged model served by a real `mlflow models serve` on 127.0.0.1: pickle-free,
-a good request answered, bad ones answered with HTTP 400 naming the cause."""
+"""The logged model served by a real `mlflow models serve` and a real `recsys serve` on 127.0.0.1:
+pickle-free, a good request answered, bad ones answered with HTTP 400 naming the cause, and
+(`recsys serve`) a body over the cap refused with 413 before it is read."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import base64
 import json
 import os
 import re
+import socket
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -15,7 +18,7 @@ import mlflow
 import pytest
 import requests
 
-from conftest import EXAMPLE_SHOP, REPO, free_port, wait_until_up
+from conftest import EXAMPLE_SHOP, REPO, error_of, free_port, wait_until_up
 
 #: a real `mlflow models serve`: deselected by the quick check
 pytestmark = pytest.mark.slow
@@ -42,7 +45,7 @@ def test_logged_model_holds_no_pickle_and_installs_recsys_from_its_project(logge
 
 @pytest.fixture(scope="module")
 def server(logged_model):
-    """`mlflow models serve` as the README runs it: the venv's bin on PATH (it starts uvicorn),
+    """`mlflow models serve` as the README describes it: the venv's bin on PATH (it starts uvicorn),
     image paths allowed under the example shop."""
     port = free_port()
     env = os.environ | {"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -111,3 +114,79 @@ def test_served_model_answers_a_bad_request_with_400_naming_the_cause(server, pa
     body = reply.json()
     assert body["error_code"] == "INVALID_PARAMETER_VALUE" and cause in body["message"], body["message"]
     assert str(EXAMPLE_SHOP) not in body["message"] and str(REPO) not in body["message"]  # no server paths
+
+
+#: `recsys serve --max-body-mb`: small enough to test, large enough for the README's requests
+CAP_MB = 2
+
+
+@pytest.fixture(scope="module")
+def capped_server(logged_model):
+    """`recsys serve` (MLflow's scoring app behind recsys's body cap); yields (invocations URL, process)."""
+    port = free_port()
+    env = os.environ | {"RECSYS_SERVING_IMAGE_ROOT": str(EXAMPLE_SHOP)}
+    proc = subprocess.Popen([str(BIN / "recsys"), "serve", logged_model, "--port", str(port),
+                             "--max-body-mb", str(CAP_MB)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_up(url + "/ping", proc, seconds=180)
+    yield url + "/invocations", proc
+    proc.terminate()
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and out.splitlines()[-1] == "Stopped" and "Traceback" not in err, (out, err)
+
+
+def rss_mb(proc: subprocess.Popen) -> float:
+    status = Path(f"/proc/{proc.pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
+
+
+def raw_request(url: str, head: str, body_chunks=(), read_first: bool = False) -> str:
+    """Send ``head`` (request line and headers), then ``body_chunks``; the server's answer as text.
+    ``read_first``: read the answer before sending any body (the server must answer from the headers)."""
+    host, port = url.split("/")[2].split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(head.encode())
+        if read_first:
+            return conn.recv(65536).decode()
+        try:
+            for chunk in body_chunks:
+                conn.sendall(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before the body ended
+        return conn.recv(65536).decode()
+
+
+def test_recsys_serve_answers_as_mlflow_models_serve_does(server, capped_server):
+    url, _ = capped_server
+    for request in readme_requests():
+        mlflow_answer, recsys_answer = post(server, request), post(url, request)
+        assert recsys_answer.status_code == 200 and recsys_answer.json() == mlflow_answer.json()
+    bad = {"dataframe_records": [{"user_id": "NOBODY"}]}
+    reply = post(url, bad)
+    assert reply.status_code == 400 and reply.json() == post(server, bad).json()
+
+
+def test_recsys_serve_refuses_a_body_over_the_cap_before_reading_it(capped_server):
+    url, proc = capped_server
+    before = rss_mb(proc)
+    # 200 MB announced, nothing sent: the answer comes from the headers alone
+    answer = raw_request(url, "POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                              "Content-Length: 200000000\r\n\r\n", read_first=True)
+    assert answer.startswith("HTTP/1.1 413"), answer[:300]
+    assert "200,000,000 bytes" in answer and f"the cap is {CAP_MB} MiB" in answer and "REQUEST_LIMIT_EXCEEDED" in answer
+    # sent without a length (chunked), 64 KiB at a time: refused once the cap is passed
+    piece = b"a" * 65536
+    chunks = (b"%x\r\n%s\r\n" % (len(piece), piece) for _ in range(50 * 16))  # 50 MiB if it were all read
+    started = time.time()
+    answer = raw_request(url, "POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                              "Transfer-Encoding: chunked\r\n\r\n", chunks)
+    assert answer.startswith("HTTP/1.1 413") and "sent without a length" in answer, answer[:300]
+    assert time.time() - started < 20
+    assert rss_mb(proc) - before < 4 * CAP_MB + 20, (before, rss_mb(proc))  # nothing near the 50 MiB kept
+    assert post(url, {"dataframe_records": [{"user_id": "U00"}]}).status_code == 200  # and it still serves
+
+
+def test_recsys_serve_refuses_what_is_not_a_served_model(tmp_path, capsys):
+    error = error_of(["serve", tmp_path, "--port", free_port()], capsys)
+    assert f"{tmp_path}: not an MLflow model folder (no MLmodel file)" in error
