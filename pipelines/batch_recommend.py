@@ -108,5 +108,5 @@ def run(args) -> int:
     print(f"Wrote {stats.rows:,} rows for {stats.users:,} users in {stats.parts} part(s) to {args.out} "
           f"({stats.users_per_second:,.0f} users/s; {len(arrivals):,} arrivals ranked with the catalog, "
           f"marked is_new{folded_text})")
-    print(f"MLflow run {run.info.run_id} ({tracking.shown_uri()})")
+    print(tracking.run_line(run))
     return 0

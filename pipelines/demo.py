@@ -56,7 +56,7 @@ def run(args) -> int:
           f"interactions ranked with the known items (model trained on every interaction; items {user} has "
           "are left out):")
     print(recs.to_string(index=False))
-    print(f"\nMLflow run {run.info.run_id} in {tracking.shown_uri()}; model {info.model_uri}")
+    print(f"\n{tracking.run_line(run)}; model: {info.model_uri}")
     print(f"See it with: {mlflow_command()} ui --backend-store-uri {tracking.shown_uri()}")
     return 0
 

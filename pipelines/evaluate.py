@@ -25,7 +25,7 @@ def run(args) -> int:
     encoder = ImageEncoder(config.encoder)  # missing ImageNet weights fail here, before any run
     with tracking.start_run("evaluate", run_name=f"evaluate {dataset.name}") as run:
         results, _, split, *_, intervals = evaluate_dataset(dataset, config, encoder)
-    print(f"MLflow run {run.info.run_id} ({tracking.shown_uri()})")
+    print(tracking.run_line(run))
     d = split.describe()
     how = (f"cutoff {config.split.at or 'last ' + str(config.split.last)}" if config.split.kind == "cutoff"
            else f"{config.split.warm} holdout")

@@ -43,18 +43,13 @@ def log_training(model) -> None:
     log_figure(reports.training_curves(model.history_), "plots/training_curves.png")
 
 
-#: the hybrid's NDCG@K per segment, again under names that sort before every other metric,
-#: so MLflow's runs list shows them first
-HEADLINE_PREFIX = "_hybrid."
-
-
 def log_evaluation(results: pd.DataFrame, table: pd.DataFrame, intervals: pd.DataFrame, main_model: str) -> None:
     """Every model's metrics, the main model's headline NDCG, each model's NDCG@K as a paired
     ratio to the main model's with its interval, and the tables and figures."""
     tracking.log_results(results, main_model)
     ndcg = intervals[intervals["metric"].str.startswith("ndcg_at_")]
     main = ndcg[ndcg["model"] == main_model]
-    metrics = ({f"{HEADLINE_PREFIX}{r.segment}_{r.metric}": r.value for r in main.itertuples()}
+    metrics = ({f"{tracking.HEADLINE_PREFIX}{r.segment}_{r.metric}": r.value for r in main.itertuples()}
                | {f"{r.segment}_{r.metric}_{end}": getattr(r, end) for r in main.itertuples() for end in ("low", "high")}
                | {f"{r.model}.{r.segment}_{r.metric}_vs_{main_model}{end}": getattr(r, f"ratio{end}")
                   for r in ndcg[ndcg["model"] != main_model].itertuples() for end in ("", "_low", "_high")})

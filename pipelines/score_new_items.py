@@ -43,5 +43,5 @@ def run(args) -> int:
               "learned vectors, as recommend --candidates scores them, not from the photo")
     print_skipped(result, "skipped {}")
     print(f"Wrote item_top_users, user_top_items and similar_items to {args.out}")
-    print(f"MLflow run {run.info.run_id} ({tracking.shown_uri()})")
+    print(tracking.run_line(run))
     return 0

@@ -66,7 +66,7 @@ def run(args) -> int:
              f"; arrivals at {model.newness_share_:.0%} of each top {model.eval_k} on validation "
              f"(shift {model.newness_shift_:g} sd, stretch {model.newness_scale_:.2g})"))
     print(f"Saved model directory {args.out}")
-    print(f"MLflow run {run.info.run_id} ({tracking.shown_uri()}); model: {info.model_uri}"
+    print(f"{tracking.run_line(run)}; model: {info.model_uri}"
           + (f"; registered as {args.register} version {info.registered_model_version}" if args.register else "")
           + (f", models:/{args.register}@{args.alias}" if args.alias else ""))
     return 0

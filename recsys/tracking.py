@@ -30,6 +30,10 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # MLflow prints each run's URL with the tracking URI's credentials in it; recsys prints
 # the run id and the store itself, redacted (:func:`redact`)
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
+#: an evaluation run logs the hybrid's NDCG@K per segment again under names with this prefix,
+#: which sort before every other metric, so MLflow's runs list shows them first
+HEADLINE_PREFIX = "_hybrid."
 # MLflow's INFO lines ("Creating initial MLflow database tables...", "Successfully registered
 # model") say what recsys prints itself; warnings and errors still show
 if not os.environ.get(VERBOSE_ENV):
@@ -64,6 +68,11 @@ def redact(text) -> str:
 def shown_uri() -> str:
     """The tracking URI as recsys prints, stores and shows it (:func:`redact`)."""
     return redact(tracking_uri())
+
+
+def run_line(run) -> str:
+    """How every command names its MLflow run: its id and the store, redacted."""
+    return f"MLflow run {run.info.run_id} ({shown_uri()})"
 
 
 def check_server(uri: str, timeout: float = 5.0) -> None:

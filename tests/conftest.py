@@ -262,3 +262,13 @@ def in_namespace(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
         pytest.skip("needs unshare (user and mount namespaces) to make a full or read-only file system")
     return subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """The suite runs on two pytest-xdist workers (``-n 2 --dist loadgroup`` in pyproject.toml): a
+    file's tests run on one worker, so its module-scoped fixtures are built once, and every test that
+    uses the demo run joins one group, so `recsys demo` runs once."""
+    for item in items:
+        group = "demo_run" if "demo_run" in getattr(item, "fixturenames", ()) else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))

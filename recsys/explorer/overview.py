@@ -9,14 +9,13 @@ import numpy as np
 import pandas as pd
 
 from recsys.scoring import chunked_top_k
+from recsys.tracking import HEADLINE_PREFIX
 
 #: users whose top K the "most recommended" list counts (a seeded sample)
 RECOMMENDED_SAMPLE = 2000
 #: a metric of an evaluation run: ``[model.]segment_ndcg_at_K`` (the main model unprefixed)
 _NDCG = re.compile(r"^(?:(?P<model>[a-z][a-z_]*)\.)?(?P<segment>warm|cold|all|new_users)_ndcg_at_(?P<k>\d+)$")
 SEGMENTS = ("warm", "cold", "all", "new_users")
-#: the main model's NDCG at the evaluation's own K values (``pipelines.run_logging``)
-HEADLINE = "_hybrid."
 
 
 def most_recommended(model, k: int, n: int, sample: int = RECOMMENDED_SAMPLE) -> list[tuple[str, int]]:
@@ -50,8 +49,8 @@ def comparison(metrics: dict, main: str = "hybrid") -> dict:
         if match:
             found[(match["model"] or main, match["segment"], int(match["k"]))] = value
     columns = {(s, k) for _, s, k in found}
-    headline = {(m["segment"], int(m["k"])) for m in map(_NDCG.match, (n.removeprefix(HEADLINE) for n in metrics
-                                                                       if n.startswith(HEADLINE))) if m}
+    headline_names = (n.removeprefix(HEADLINE_PREFIX) for n in metrics if n.startswith(HEADLINE_PREFIX))
+    headline = {(m["segment"], int(m["k"])) for m in map(_NDCG.match, headline_names) if m}
     columns = sorted(columns & headline or columns, key=lambda c: (SEGMENTS.index(c[0]), c[1]))  # the run's K values
     models = [main] + sorted({m for m, _, _ in found} - {main})
     rows = []
