@@ -4,7 +4,6 @@ all as one MLflow run."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from pipelines import run_logging
@@ -57,15 +56,5 @@ def run(args) -> int:
           "are left out):")
     print(recs.to_string(index=False))
     print(f"\n{tracking.run_line(run)}; model: {info.model_uri}")
-    print(f"See it with: {mlflow_command()} ui --backend-store-uri {tracking.shown_uri()}")
+    print(f"See it with: {tracking.ui_command(tracking.shown_uri())}")
     return 0
-
-
-def mlflow_command() -> str:
-    """The ``mlflow`` of this environment, as a user types it from here (``.venv/bin/mlflow``):
-    a bare ``mlflow`` works only in an activated virtual environment."""
-    mlflow = Path(sys.executable).parent / "mlflow"
-    try:
-        return str(mlflow.relative_to(Path.cwd()))
-    except ValueError:
-        return str(mlflow)

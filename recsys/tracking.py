@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -281,5 +282,15 @@ def run_summary(run_id: str, uri: str | None = None) -> dict:
     return {"run_id": run_id, "tracking_uri": shown, "name": run.info.run_name, "status": run.info.status,
             "started": pd.Timestamp(run.info.start_time, unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M UTC"),
             "metrics": dict(sorted(run.data.metrics.items())), "url": f"{web}/{path}",
-            "ui_command": None if uri.startswith(("http://", "https://"))
-            else f"mlflow ui --backend-store-uri {shown}"}
+            "ui_command": None if uri.startswith(("http://", "https://")) else ui_command(shown)}
+
+
+def ui_command(store: str) -> str:
+    """``mlflow ui`` on ``store`` with this environment's ``mlflow``, as a user types it from here
+    (``.venv/bin/mlflow``): a bare ``mlflow`` works only in an activated virtual environment."""
+    command = Path(sys.executable).parent / "mlflow"
+    try:
+        command = command.relative_to(Path.cwd())
+    except ValueError:
+        pass
+    return f"{command} ui --backend-store-uri {store}"

@@ -37,6 +37,21 @@ def test_demo_prints_the_dataset_summary_and_the_warm_and_cold_table(demo_run):
                 "hybrid", "cf_only", "image_only", "content_knn", "item_knn", "popularity", "random"]
             assert all(line.count("[") == 4 for line in block[2:])
     assert "new_share@20" in out[out.index("all @20"):]
+    # the demo ran outside the repository: the hint names this environment's mlflow by its full path
+    assert f"See it with: {BIN_MLFLOW} ui --backend-store-uri {os.environ['MLFLOW_TRACKING_URI']}" in out
+
+
+BIN_MLFLOW = Path(sys.executable).parent / "mlflow"
+
+
+def test_the_ui_command_names_this_environments_mlflow(tmp_path, monkeypatch):
+    from recsys.tracking import ui_command
+
+    monkeypatch.chdir(BIN_MLFLOW.parents[2])  # the folder that holds the virtual environment
+    assert ui_command("sqlite:///mlflow.db") == f"{BIN_MLFLOW.relative_to(BIN_MLFLOW.parents[2])} ui " \
+                                                 "--backend-store-uri sqlite:///mlflow.db"
+    monkeypatch.chdir(tmp_path)
+    assert ui_command("sqlite:///x.db") == f"{BIN_MLFLOW} ui --backend-store-uri sqlite:///x.db"
 
 
 @pytest.mark.slow
