@@ -40,7 +40,7 @@ def run(args) -> int:
     if args.host not in LOOPBACK:
         print(f"Warning: listening on {args.host}: anyone who can reach it can query this model")
     print(f"Serving {tracking.redact(args.model)} on http://{args.host}:{args.port}/invocations "
-          f"(request bodies up to {cap / 2**20:,.0f} MiB; Ctrl-C stops it)", flush=True)
+          f"(request bodies up to {cap / 2**20:g} MiB; Ctrl-C stops it)", flush=True)
     try:  # uvicorn stops on Ctrl-C or SIGTERM, then raises the signal again
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_keep_alive=30)
     except KeyboardInterrupt:

@@ -83,7 +83,8 @@ def test_only_tracking_and_serving_import_mlflow():
     users = sorted(name for name, path in known.items() for node in ast.walk(ast.parse(path.read_text()))
                    if (isinstance(node, ast.Import) and any(a.name.split(".")[0] == "mlflow" for a in node.names))
                    or (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "mlflow"))
-    assert set(users) == {"recsys.tracking", "recsys.serving", "recsys.serving.model_code", "recsys.serving.server"}, users
+    assert set(users) == {"recsys.tracking", "recsys.serving", "recsys.serving.model_code",
+                          "recsys.serving.server"}, users
 
 
 def test_nothing_outside_the_models_reads_private_attributes():

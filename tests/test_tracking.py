@@ -23,6 +23,9 @@ from recsys.bundle import ModelBundle
 from recsys.data.demo import DemoConfig, write_demo
 from recsys.tracking import resolve_model_dir
 
+#: this environment's mlflow command
+BIN_MLFLOW = Path(sys.executable).parent / "mlflow"
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -39,9 +42,6 @@ def test_demo_prints_the_dataset_summary_and_the_warm_and_cold_table(demo_run):
     assert "new_share@20" in out[out.index("all @20"):]
     # the demo ran outside the repository: the hint names this environment's mlflow by its full path
     assert f"See it with: {BIN_MLFLOW} ui --backend-store-uri {os.environ['MLFLOW_TRACKING_URI']}" in out
-
-
-BIN_MLFLOW = Path(sys.executable).parent / "mlflow"
 
 
 def test_the_ui_command_names_this_environments_mlflow(tmp_path, monkeypatch):

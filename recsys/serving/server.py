@@ -44,8 +44,7 @@ class BodyCap:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             return await self._refuse(send, f"{int(declared):,} bytes (its Content-Length)")
-        body, more = [], True
-        size = 0
+        body, size, more = [], 0, True
         while more:  # read up to the cap; the app gets the body as one message
             message = await receive()
             if message["type"] == "http.disconnect":
@@ -59,7 +58,7 @@ class BodyCap:
         return await self.app(scope, _replay(b"".join(body), receive), send)
 
     async def _refuse(self, send, found: str):
-        message = (f"request body of {found}: the cap is {self.max_bytes / 2**20:,.0f} MiB "
+        message = (f"request body of {found}: the cap is {self.max_bytes / 2**20:g} MiB "
                    f"({MAX_BODY_MB_ENV} or recsys serve --max-body-mb); send fewer rows or smaller photos per request")
         content = json.dumps({"error_code": "REQUEST_LIMIT_EXCEEDED", "message": message}).encode()
         await send({"type": "http.response.start", "status": 413,
