@@ -31,16 +31,15 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # MLflow prints each run's URL with the tracking URI's credentials in it; recsys prints
 # the run id and the store itself, redacted (:func:`redact`)
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-
-#: an evaluation run logs the hybrid's NDCG@K per segment again under names with this prefix,
-#: which sort before every other metric, so MLflow's runs list shows them first
-HEADLINE_PREFIX = "_hybrid."
 # MLflow's INFO lines ("Creating initial MLflow database tables...", "Successfully registered
 # model") say what recsys prints itself; warnings and errors still show
 if not os.environ.get(VERBOSE_ENV):
     logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 DEFAULT_EXPERIMENT = "recsys"
+#: an evaluation run logs the hybrid's NDCG@K per segment again under names with this prefix,
+#: which sort before every other metric, so MLflow's runs list shows them first
+HEADLINE_PREFIX = "_hybrid."
 #: the experiment tag that picks MLflow's UI: its model-training view, not the GenAI one
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_NAME_IN_RUN = "model"

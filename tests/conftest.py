@@ -93,6 +93,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def proc_status(pid: int, field: str) -> int:
+    """A number from /proc/PID/status (``Threads``, ``VmHWM`` and ``VmRSS`` in kB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
 def wait_until_up(url: str, proc: subprocess.Popen, seconds: float = 120) -> None:
     """Poll ``url`` until it answers; fail (and kill the server) if it never does."""
     deadline = time.time() + seconds

@@ -22,7 +22,7 @@ import pytest
 import requests
 from PIL import Image
 
-from conftest import free_port, wait_until_up
+from conftest import free_port, proc_status, wait_until_up
 from recsys.data.demo import draw_item
 
 #: a real explorer server and a real Chromium: deselected by the quick check
@@ -246,14 +246,6 @@ def test_start_page_shows_the_newest_and_the_most_recommended_items(browser, vis
     counts = [int(meta.text.split()[1].replace(",", "")) for meta in find("#recommended .card .meta")
               if meta.text.startswith("in ")]
     assert counts == sorted(counts, reverse=True) and counts[0] > 1
-
-
-def proc_status(pid: int, field: str) -> int:
-    """A number from /proc/PID/status (``Threads``, ``VmHWM`` and ``VmRSS`` in kB)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
 
 
 def test_slow_clients_hold_no_thread_and_are_cut_after_the_idle_timeout(server):

@@ -17,7 +17,7 @@ import mlflow
 import pytest
 import requests
 
-from conftest import EXAMPLE_SHOP, REPO, error_of, free_port, wait_until_up
+from conftest import EXAMPLE_SHOP, REPO, error_of, free_port, proc_status, wait_until_up
 
 #: a real `mlflow models serve`: deselected by the quick check
 pytestmark = pytest.mark.slow
@@ -135,11 +135,6 @@ def capped_server(logged_model):
     assert proc.returncode == 0 and out.splitlines()[-1] == "Stopped" and "Traceback" not in err, (out, err)
 
 
-def rss_mb(proc: subprocess.Popen) -> float:
-    status = Path(f"/proc/{proc.pid}/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
-
-
 def raw_request(url: str, head: str, body_chunks=(), read_first: bool = False) -> str:
     """Send ``head`` (request line and headers), then ``body_chunks`` (never the end of a chunked
     body); the server's answer as text, read to the end of the connection. ``read_first``: read the
@@ -167,7 +162,7 @@ def test_recsys_serve_answers_as_mlflow_models_serve_does(server, capped_server)
 
 def test_recsys_serve_refuses_a_body_over_the_cap_before_reading_it(capped_server):
     url, proc = capped_server
-    before = rss_mb(proc)
+    before = proc_status(proc.pid, "VmRSS") / 1024
     # 200 MB announced, nothing sent: the answer comes from the headers alone
     answer = raw_request(url, "POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                               "Content-Length: 200000000\r\n\r\n", read_first=True)
@@ -180,7 +175,8 @@ def test_recsys_serve_refuses_a_body_over_the_cap_before_reading_it(capped_serve
     answer = raw_request(url, "POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                               "Transfer-Encoding: chunked\r\n\r\n", chunks)
     assert answer.startswith("HTTP/1.1 413") and "sent without a length" in answer, answer[:300]
-    assert rss_mb(proc) - before < 4 * CAP_MB + 20, (before, rss_mb(proc))  # nothing near 200 MB read
+    grew_mb = proc_status(proc.pid, "VmRSS") / 1024 - before
+    assert grew_mb < 4 * CAP_MB + 20, grew_mb  # nothing near 200 MB read
     assert post(url, {"dataframe_records": [{"user_id": "U00"}]}).status_code == 200  # and it still serves
 
 
