@@ -84,9 +84,34 @@ def train_taste_head(inputs: np.ndarray, kernel: np.ndarray, user_items: sp.csr_
     Returns ``(kernel, best_epoch, history)``; ``best_epoch`` 0 means the
     starting head ranked the held-out items best.
     """
-    rng = np.random.default_rng(seed)
     has = np.abs(inputs).sum(axis=1) > 0
-    is_held = np.zeros(inputs.shape[0], bool)
+    w = tf.Variable(kernel.astype(np.float32))
+    table = tf.constant(inputs, tf.float32)
+
+    def embed(items):
+        return tf.math.l2_normalize(tf.matmul(tf.gather(table, items), w), axis=1)
+
+    def embed_all():
+        z = unit_rows(inputs @ w.numpy())
+        z[~has] = 0.0
+        return z
+
+    best, history = train_on_profiles(embed, embed_all, [([w], LEARNING_RATE)], has, user_items, epochs, held,
+                                      times, "taste head", patience, seed, progress)
+    return w.numpy(), best, history
+
+
+def train_on_profiles(embed, embed_all, groups, has: np.ndarray, user_items: sp.csr_matrix, epochs: int,
+                      held: np.ndarray | None, times: sp.csr_matrix | None, label: str, patience: int = 3,
+                      seed: int = 0, progress: bool = False, max_ranked: int = MAX_CANDIDATES):
+    """The loop :func:`train_taste_head` and the CNN's fine-tuning share: each user's profile
+    must pick the positive out of the items ranked (InfoNCE), early-stopped on the ``held``
+    items' positives and scored from the start (epoch 0). ``embed(items)``: unit vectors of
+    those items (a graph function of ``groups``' variables); ``embed_all()``: every item's, in
+    NumPy; ``groups``: ``[(variables, learning rate), ...]``. The best epoch's variables are
+    left in place. Returns ``(best_epoch, history)``."""
+    rng = np.random.default_rng(seed)
+    is_held = np.zeros(len(has), bool)
     if held is not None:
         is_held[held] = True
     ui = sp.csr_matrix(user_items, dtype=np.float32)
@@ -94,43 +119,51 @@ def train_taste_head(inputs: np.ndarray, kernel: np.ndarray, user_items: sp.csr_
     train.eliminate_zeros()
     train.sort_indices()
     check = (ui @ sp.diags((has & is_held).astype(np.float32))).tocsr() if held is not None else None
-    pairs = _Pairs(train, times)
+    pairs = _Pairs(train, times, max_ranked)
     if len(pairs.anchors) == 0 or len(pairs.candidates) < 2:
-        return kernel, 0, []
-    w = tf.Variable(kernel.astype(np.float32))
-    step = _step(tf.constant(inputs, tf.float32), w)
+        return 0, []
+    step = infonce_step(embed, groups)
+    variables = [v for group, _ in groups for v in group]
 
     def score():
-        z = unit_rows(inputs @ w.numpy())
-        z[~has] = 0.0
-        return profile_ndcg(z, train, check, np.asarray(held), seed=seed)
+        return profile_ndcg(embed_all(), train, check, np.asarray(held), seed=seed)
 
     def run_epoch():
         order = pairs.anchors[rng.permutation(len(pairs.anchors))[:MAX_ANCHORS_PER_EPOCH]]
         return float(np.mean([float(step(*pairs.batch(order[i:i + BATCH_SIZE], rng)))
                               for i in range(0, len(order), BATCH_SIZE)]))
 
-    best, history = train_epochs(run_epoch, epochs, "taste head", progress, None if check is None else score,
-                                 (w.numpy, w.assign), patience, score_start=True)
-    return w.numpy(), best, history
+    def get():
+        return [v.numpy() for v in variables]
+
+    def put(values):
+        for v, value in zip(variables, values):
+            v.assign(value)
+
+    return train_epochs(run_epoch, epochs, label, progress, None if check is None else score, (get, put), patience,
+                        score_start=True)
 
 
-def _step(table, w):
-    """One Adam step of the head ``w`` on a batch (:meth:`_Pairs.batch`); returns the loss."""
-    optimizer = keras.optimizers.Adam(LEARNING_RATE)
+def infonce_step(embed, groups):
+    """One Adam step on a batch (:meth:`_Pairs.batch`), returning the loss; ``embed(items)``
+    gives those items' unit vectors in the taste space; ``groups``: ``[(variables, learning
+    rate), ...]``, one optimizer each."""
+    optimizers = [(keras.optimizers.Adam(rate), variables) for variables, rate in groups]
+    variables = [v for _, group in optimizers for v in group]
 
     @tf.function(reduce_retracing=True)
     def step(history, history_rows, history_columns, in_profile, ranked, labels, others):
         with tf.GradientTape() as tape:
-            z = tf.math.l2_normalize(tf.matmul(tf.gather(table, history), w), axis=1)  # the batch users' items
+            z = embed(history)  # the batch users' items
             own = tf.math.unsorted_segment_sum(tf.gather(z, history_columns) * in_profile[:, None], history_rows,
                                                tf.shape(labels)[0])
-            ranked_z = tf.math.l2_normalize(tf.matmul(tf.gather(table, ranked), w), axis=1)
-            logits = tf.matmul(tf.math.l2_normalize(own, axis=1), ranked_z, transpose_b=True) / TEMPERATURE
+            logits = tf.matmul(tf.math.l2_normalize(own, axis=1), embed(ranked), transpose_b=True) / TEMPERATURE
             # the user's other items make the profile: they are no negatives
             logits = tf.where(others, tf.fill(tf.shape(logits), -1e9), logits)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-        optimizer.apply_gradients(zip(tape.gradient(loss, [w]), [w]))
+        gradients = iter(tape.gradient(loss, variables))
+        for optimizer, group in optimizers:
+            optimizer.apply_gradients([(next(gradients), v) for v in group])
         return loss
 
     return step
@@ -138,10 +171,10 @@ def _step(table, w):
 
 class _Pairs:
     """The training positives a profile can predict (``anchors``, indices into ``train``'s
-    entries), the items ranked against them, and each step's batch."""
+    entries), the items ranked against them (at most ``max_ranked`` a step), and each step's batch."""
 
-    def __init__(self, train: sp.csr_matrix, times: sp.csr_matrix | None):
-        self.train, self.coo = train, train.tocoo()
+    def __init__(self, train: sp.csr_matrix, times: sp.csr_matrix | None, max_ranked: int = MAX_CANDIDATES):
+        self.train, self.coo, self.max_ranked = train, train.tocoo(), max_ranked
         coo, per_user = self.coo, np.diff(train.indptr)
         if times is None:  # a profile needs another item
             self.when, self.anchors = None, np.flatnonzero(per_user[coo.row] >= 2)
@@ -166,8 +199,8 @@ class _Pairs:
         else:  # the items the user liked strictly before this one
             in_profile = self.when[users].data < self.when.data[rows][history_rows]
         ranked = self.candidates
-        if len(ranked) > MAX_CANDIDATES:  # the batch's items and a uniform sample of the rest
-            ranked = np.union1d(items, rng.choice(ranked, MAX_CANDIDATES - len(rows), replace=False))
+        if len(ranked) > self.max_ranked:  # the batch's items and a uniform sample of the rest
+            ranked = np.union1d(items, rng.choice(ranked, self.max_ranked - len(rows), replace=False))
         others = own[:, ranked].toarray() > 0
         labels = np.searchsorted(ranked, items)
         others[np.arange(len(rows)), labels] = False
