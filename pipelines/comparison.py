@@ -15,6 +15,8 @@ from recsys.models import ContentKNN, ItemKNN, Popularity, RandomScores
 
 #: K values of the metric-at-K curves, besides the config's own
 CURVE_KS = (1, 5, 10, 20, 50)
+#: the models that rank new items by their photos alone, and what they are held against
+PHOTO_MODELS, CHANCE = ("image_only", "content_knn"), "random"
 
 
 def models_to_compare(config, seed: int) -> dict:
@@ -32,7 +34,8 @@ def models_to_compare(config, seed: int) -> dict:
 def evaluate_dataset(dataset, config, encoder):
     """Split, embed with ``encoder`` (an ``ImageEncoder``), fit and evaluate every model,
     logging to the active MLflow run. Returns ``(results, table, split, models, embedded,
-    intervals)`` (:func:`recsys.evaluation.intervals.metric_intervals` at the config's K values).
+    intervals, signal)``: :func:`recsys.evaluation.intervals.metric_intervals` at the config's
+    K values, and :func:`photo_signal` at the largest.
     """
     from pipelines import run_logging
     from recsys.evaluation import fit_and_evaluate, make_split, metric_table
@@ -51,9 +54,11 @@ def evaluate_dataset(dataset, config, encoder):
     run_logging.log_inputs(config, dataset)
     run_logging.log_training(models["hybrid"])
     run_logging.log_evaluation(results, table, intervals, main_model="hybrid")
+    signal = photo_signal(per_user, max(config.ks), s.seed)
+    run_logging.log_photo_signal(signal, CHANCE)
     run_logging.log_gallery(split, models["hybrid"])
     run_logging.log_embeddings(dataset.item_ids, embedded.vectors, embedded.has_image)
-    return results, table, split, models, embedded, intervals
+    return results, table, split, models, embedded, intervals, signal
 
 
 def evaluation_report(results: pd.DataFrame, intervals: pd.DataFrame, ks) -> str:
@@ -78,6 +83,42 @@ def evaluation_report(results: pd.DataFrame, intervals: pd.DataFrame, ks) -> str
             blocks.append(f"{segment} @{k} (test users: {int(rows['users'].max()):,}; 90% intervals over users)\n"
                           + wide.rename_axis(None).to_string())
     return "\n\n".join(blocks)
+
+
+def photo_signal(per_user: dict, k: int, seed: int = 0) -> pd.DataFrame:
+    """Whether the photos carry taste in this catalog: the cold NDCG@k of the models that rank new
+    items by their photos alone (``PHOTO_MODELS``), each with its paired ratio to random and the
+    90% intervals (rows of :func:`~recsys.evaluation.intervals.metric_intervals`; empty without a
+    cold segment)."""
+    from recsys.evaluation.intervals import metric_intervals
+
+    cold = {m: {"cold": per_user[m]["cold"]} for m in (*PHOTO_MODELS, CHANCE) if per_user.get(m, {}).get("cold")}
+    if CHANCE not in cold or len(cold) < 2:
+        return pd.DataFrame(columns=["model", "value", "low", "high", "ratio", "ratio_low", "ratio_high", "users"])
+    table = metric_intervals(cold, reference=CHANCE, ks=(k,), metrics=("ndcg",), seed=seed)
+    return table[table["model"] != CHANCE].reset_index(drop=True)
+
+
+def photo_signal_report(signal: pd.DataFrame, k: int) -> str:
+    """The photo signal as printed: each model's line, then what it means for this catalog."""
+    from recsys.evaluation.intervals import MIN_USERS
+
+    if signal.empty:
+        return "Photos and taste: this split has no cold items to tell by"
+    users = int(signal["users"].max())
+    lines = [f"Photos and taste: new items ranked by their photos alone (cold NDCG@{k}; against {CHANCE}, "
+             f"paired; 90% intervals over {users:,} users)"]
+    lines += [f"  {r.model:<12} {interval_text(r.value, r.low, r.high)}, "
+              + ("-" if not np.isfinite(r.ratio) else f"{r.ratio:.2f}x {CHANCE} [{r.ratio_low:.2f}, {r.ratio_high:.2f}]")
+              for r in signal.itertuples()]
+    if users < MIN_USERS:
+        lines.append(f"  Too few cold test users ({users}, under {MIN_USERS}) to tell whether the photos carry taste.")
+    elif (signal["ratio_low"] > 1).any():
+        lines.append("  The photos carry taste in this catalog: ranked by them alone, new items beat chance.")
+    else:
+        lines.append("  The photos carry little taste in this catalog: ranked by them alone, new items are not told "
+                     "apart from chance (every interval reaches 1.0), so expect little from them for new items.")
+    return "\n".join(lines)
 
 
 def interval_text(value, low, high) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pipelines import run_logging
 from pipelines.arguments import add_overwrite_argument
-from pipelines.comparison import evaluate_dataset, evaluation_report, warn_thin_segments
+from pipelines.comparison import evaluate_dataset, evaluation_report, photo_signal_report, warn_thin_segments
 from pipelines.inputs import format_report, validate
 from pipelines.config import RunConfig
 from pipelines.training import fit_bundle
@@ -40,10 +40,11 @@ def run(args) -> int:
     config = RunConfig(encoder=DEMO_ENCODER)
     encoder = ImageEncoder(config.encoder)
     with tracking.start_run("demo", run_name="demo") as run:
-        results, _, split, models, embedded, intervals = evaluate_dataset(dataset, config, encoder)
+        results, _, split, models, embedded, intervals, signal = evaluate_dataset(dataset, config, encoder)
         print("\nWarm, cold and whole-catalog metrics (temporal warm holdout; 20% of items held out cold; "
               "all: known and held-out items ranked together, new_share: held-out items' share of the top K):\n")
         print(evaluation_report(results, intervals, config.ks))
+        print(f"\n{photo_signal_report(signal, max(config.ks))}")
         warn_thin_segments(intervals)
         # the logged model, and the example below, learn from every interaction
         bundle, _ = fit_bundle(dataset, config, encoder, embedded, {"trained_on": "every interaction"})

@@ -3,7 +3,7 @@ hybrid and every baseline, one table."""
 
 from __future__ import annotations
 
-from pipelines.comparison import evaluate_dataset, evaluation_report, warn_thin_segments
+from pipelines.comparison import evaluate_dataset, evaluation_report, photo_signal_report, warn_thin_segments
 from pipelines.config import add_encoder_arguments, run_config
 from recsys import tracking
 from recsys.data import load_dataset
@@ -24,7 +24,7 @@ def run(args) -> int:
 
     encoder = ImageEncoder(config.encoder)  # missing ImageNet weights fail here, before any run
     with tracking.start_run("evaluate", run_name=f"evaluate {dataset.name}") as run:
-        results, _, split, *_, intervals = evaluate_dataset(dataset, config, encoder)
+        results, _, split, *_, intervals, signal = evaluate_dataset(dataset, config, encoder)
     print(tracking.run_line(run))
     d = split.describe()
     how = (f"cutoff {config.split.at or 'last ' + str(config.split.last)}" if config.split.kind == "cutoff"
@@ -34,5 +34,6 @@ def run(args) -> int:
           + (f", new users {d['new_users']:,} (folded in from their first {config.split.new_user_history} "
              f"positives; {d['new_user_test_positives']:,} test positives)" if d["new_users"] else ""))
     print(evaluation_report(results, intervals, config.ks))
+    print(f"\n{photo_signal_report(signal, max(config.ks))}")
     warn_thin_segments(intervals)
     return 0

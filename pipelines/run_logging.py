@@ -61,6 +61,13 @@ def log_evaluation(results: pd.DataFrame, table: pd.DataFrame, intervals: pd.Dat
         log_figure(reports.metric_at_k(results, metric), f"plots/{metric}_at_k.png")
 
 
+def log_photo_signal(signal: pd.DataFrame, chance: str) -> None:
+    """Each photo model's cold NDCG ratio to ``chance`` with its interval (``photo_signal.*``)."""
+    tracking.log_metrics({f"photo_signal.{r.model}_cold_{r.metric}_vs_{chance}{end}": float(getattr(r, f"ratio{end}"))
+                          for r in signal.itertuples() for end in ("", "_low", "_high")
+                          if np.isfinite(getattr(r, f"ratio{end}"))})
+
+
 def log_gallery(split, model, k: int = 6) -> None:
     """History (training part) and top-K of a few cold-test users, cold items marked."""
     dataset = split.train

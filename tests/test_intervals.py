@@ -74,3 +74,8 @@ def test_recsys_evaluate_prints_intervals_ratios_each_k_and_warns_on_a_tiny_spli
                                                                 artifact_path="evaluation_intervals.csv"))
     assert set(intervals["metric"]) == {f"{m}_at_{k}" for m in ("recall", "ndcg", "map") for k in (5, 10)}
     assert "content_knn.cold_ndcg_at_10_vs_hybrid" in run.data.metrics
+    # whether the photos carry taste: 6 cold test users cannot tell, and the command says so
+    assert "Photos and taste: new items ranked by their photos alone (cold NDCG@10" in out
+    assert "Too few cold test users (6, under 50)" in out
+    assert {f"photo_signal.{m}_cold_ndcg_at_10_vs_random{end}" for m in ("image_only", "content_knn")
+            for end in ("", "_low", "_high")} <= set(run.data.metrics)

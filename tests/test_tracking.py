@@ -40,6 +40,9 @@ def test_demo_prints_the_dataset_summary_and_the_warm_and_cold_table(demo_run):
                 "hybrid", "cf_only", "image_only", "content_knn", "item_knn", "popularity", "random"]
             assert all(line.count("[") == 4 for line in block[2:])
     assert "new_share@20" in out[out.index("all @20"):]
+    # the demo's taste is in its pixels (colour and shape): ranked by their photos alone, its new items beat chance
+    signal = out[out.index("Photos and taste"):].split("\n\n")[0]
+    assert "The photos carry taste in this catalog" in signal, signal
     # the demo ran outside the repository: the hint names this environment's mlflow by its full path
     assert f"See it with: {BIN_MLFLOW} ui --backend-store-uri {os.environ['MLFLOW_TRACKING_URI']}" in out
 
