@@ -90,8 +90,7 @@ class CutEncoder:
     def __init__(self, encoder: ImageEncoder, blocks: int):
         trunk = Trunk(encoder)
         below = trunk.below(blocks)
-        self.shape = tuple(int(s) for s in below.output.shape[1:])
-        self.dim = int(np.prod(self.shape))
+        self.dim = int(np.prod(below.output.shape[1:]))
         self.image_size = encoder.image_size
         key = f"{encoder.fingerprint()} {trunk.cuts[blocks - 1]}"
         self._fingerprint = hashlib.sha256(key.encode()).hexdigest()[:20]
@@ -124,14 +123,13 @@ def fine_tune(encoder: ImageEncoder, activations: np.ndarray, user_items: sp.csr
     at random in training (:func:`_augment`).
     """
     result, trunk, lowest = FineTuning(), Trunk(encoder), max(choices)
-    has_image = np.abs(activations).sum(axis=1) > 0
-    acts = tf.constant(np.asarray(activations, np.float32).reshape((-1, *trunk.below(lowest).output.shape[1:])))
+    acts, has_image = _maps(trunk, activations, lowest)
     start = encoder.model.get_weights()
     features = _embed_all(trunk, trunk.above(lowest), acts, has_image)
     mean = features[has_image].mean(axis=0)
-    common = dict(trunk=trunk, lowest=lowest, acts=acts, features=features, mean=mean, user_items=user_items,
-                  held=held, epochs=epochs, times=times, seed=seed, progress=progress, history=result.history,
-                  augment=augment)
+    common = dict(trunk=trunk, lowest=lowest, acts=acts, features=features, has_image=has_image, mean=mean,
+                  user_items=user_items, held=held, epochs=epochs, times=times, seed=seed, progress=progress,
+                  history=result.history, augment=augment)
     # the head alone first (0 blocks: the frozen trunk); each block count then starts from it
     score, head = _train(blocks=0, head=_initial_head(features[has_image] - mean, seed), trunk_lr=0.0, **common)
     best = (score, start)
@@ -149,16 +147,21 @@ def fine_tuned_features(encoder: ImageEncoder, activations: np.ndarray, blocks: 
     """The encoder's embeddings from ``activations`` cached at the cut of ``blocks`` (what it
     gives from the pixels, without running the layers below); zero rows where there is no image."""
     trunk = Trunk(encoder)
-    acts = tf.constant(np.asarray(activations, np.float32).reshape((-1, *trunk.below(blocks).output.shape[1:])))
-    return _embed_all(trunk, trunk.above(blocks), acts, np.abs(activations).sum(axis=1) > 0)
+    return _embed_all(trunk, trunk.above(blocks), *_maps(trunk, activations, blocks))
 
 
-def _train(trunk, blocks, lowest, acts, features, mean, head, user_items, held, epochs, times, seed, progress,
-           history, trunk_lr, augment):
+def _maps(trunk, activations: np.ndarray, blocks: int):
+    """``(activation maps at the cut of blocks, which rows have an image)`` from the cached flat rows."""
+    shape = trunk.below(blocks).output.shape[1:]
+    return (tf.constant(np.asarray(activations, np.float32).reshape((-1, *shape))),
+            np.abs(activations).sum(axis=1) > 0)
+
+
+def _train(trunk, blocks, lowest, acts, features, has_image, mean, head, user_items, held, epochs, times, seed,
+           progress, history, trunk_lr, augment):
     """Train ``blocks`` blocks with the head (the head alone, on the features, for 0); leaves the
     best epoch's weights in the encoder, adds a record to ``history`` and returns
     ``(held-out score, the head then)``."""
-    has_image = np.abs(features).sum(axis=1) > 0
     w, centre = tf.Variable(head), tf.constant(mean)
     top = trunk.above(blocks) if blocks else None
     if not blocks:

@@ -51,9 +51,9 @@ def log_evaluation(results: pd.DataFrame, table: pd.DataFrame, intervals: pd.Dat
     main = ndcg[ndcg["model"] == main_model]
     metrics = ({f"{tracking.HEADLINE_PREFIX}{r.segment}_{r.metric}": r.value for r in main.itertuples()}
                | {f"{r.segment}_{r.metric}_{end}": getattr(r, end) for r in main.itertuples() for end in ("low", "high")}
-               | {f"{r.model}.{r.segment}_{r.metric}_vs_{main_model}{end}": getattr(r, f"ratio{end}")
-                  for r in ndcg[ndcg["model"] != main_model].itertuples() for end in ("", "_low", "_high")})
-    tracking.log_metrics({name: float(value) for name, value in metrics.items() if np.isfinite(value)})
+               | _ratio_metrics(ndcg[ndcg["model"] != main_model],
+                                lambda r: f"{r.model}.{r.segment}_{r.metric}_vs_{main_model}"))
+    _log_finite(metrics)
     tracking.log_frame(results, "evaluation.csv")
     tracking.log_frame(table, "evaluation_table.csv")
     tracking.log_frame(intervals, "evaluation_intervals.csv")
@@ -63,9 +63,18 @@ def log_evaluation(results: pd.DataFrame, table: pd.DataFrame, intervals: pd.Dat
 
 def log_photo_signal(signal: pd.DataFrame, chance: str) -> None:
     """Each photo model's cold NDCG ratio to ``chance`` with its interval (``photo_signal.*``)."""
-    tracking.log_metrics({f"photo_signal.{r.model}_cold_{r.metric}_vs_{chance}{end}": float(getattr(r, f"ratio{end}"))
-                          for r in signal.itertuples() for end in ("", "_low", "_high")
-                          if np.isfinite(getattr(r, f"ratio{end}"))})
+    _log_finite(_ratio_metrics(signal, lambda r: f"photo_signal.{r.model}_{r.segment}_{r.metric}_vs_{chance}"))
+
+
+def _ratio_metrics(rows: pd.DataFrame, name) -> dict:
+    """Each row's paired ratio and its interval's ends (:func:`recsys.evaluation.intervals.metric_intervals`'
+    ``ratio``, ``ratio_low``, ``ratio_high``) under ``name(row)`` plus ``""``, ``_low``, ``_high``."""
+    return {f"{name(r)}{end}": getattr(r, f"ratio{end}") for r in rows.itertuples() for end in ("", "_low", "_high")}
+
+
+def _log_finite(metrics: dict) -> None:
+    """Log the metrics that are numbers (a ratio to a model that scored 0 is not)."""
+    tracking.log_metrics({name: float(value) for name, value in metrics.items() if np.isfinite(value)})
 
 
 def log_gallery(split, model, k: int = 6) -> None:
